@@ -1,0 +1,4 @@
+//! qrpos: a point-of-sale QR payment terminal. See `ARCHITECTURE.md` for the map.
+
+pub mod protocol;
+pub mod sale;

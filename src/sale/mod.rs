@@ -1,0 +1,16 @@
+//! The payment domain, pure: amounts in integer won, the means a customer pays with, the
+//! `Sale` and its state machine, and the classification of backend answers into outcomes.
+//! No I/O of any kind: time comes in as arguments.
+
+mod amount;
+mod means;
+mod outcome;
+mod state;
+
+pub use amount::{parse_amount, AmountError, Won};
+pub use means::{EmvData, PaymentMeans};
+pub use outcome::{
+    classify_pay_request, classify_pay_status, classify_transfer_result, classify_withdrawal,
+    Answer, Outcome, QueryAnswer,
+};
+pub use state::{IllegalTransition, Protocol, Sale, Status, Transition};

@@ -1,0 +1,261 @@
+//! A sale and its lifecycle. Every change goes through [`Sale::advance`], which refuses any
+//! move the lifecycle does not allow, so a bug cannot e.g. turn an approved sale back into a
+//! submitted one. The journal stores the whole record, history included.
+//!
+//! ```text
+//! created ─▶ submitted ─▶ approved | declined | unknown ─▶ approved | declined   (resolved)
+//! created ─▶ queued ─▶ forwarded ─▶ approved | declined | unknown
+//! created ─▶ cancelled                                   (nothing was sent)
+//! ```
+
+use super::{PaymentMeans, Won};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Journaled, amount known, waiting for a QR. Nothing sent.
+    Created,
+    /// The withdrawal may have left the device.
+    Submitted,
+    /// Accepted offline; durable, waiting for the forwarder. Nothing sent yet.
+    Queued,
+    /// A queued sale whose withdrawal may have left the device.
+    Forwarded,
+    /// Sent, answer unknown: only a query may settle it, never a new id.
+    Unknown,
+    Approved,
+    Declined,
+    /// Given up before anything was sent (cashier cancel, bad QR, timeout).
+    Cancelled,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Approved | Status::Declined | Status::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Submitted => "submitted",
+            Status::Queued => "queued",
+            Status::Forwarded => "forwarded",
+            Status::Unknown => "unknown",
+            Status::Approved => "approved",
+            Status::Declined => "declined",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn may_become(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Created, Submitted | Queued | Cancelled)
+                | (Submitted, Approved | Declined | Unknown)
+                | (Queued, Forwarded | Declined)
+                | (Forwarded, Approved | Declined | Unknown | Queued)
+                | (Unknown, Approved | Declined | Unknown)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Openbanking,
+    Payrequest,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Openbanking => "openbanking",
+            Protocol::Payrequest => "payrequest",
+        }
+    }
+}
+
+/// One step of a sale's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub at_ms: i64,
+    pub from: Status,
+    pub to: Status,
+    /// Why, in words a merchant can read (e.g. "A0000/000 on withdraw", "query: 000").
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sale {sale_id}: {from:?} cannot become {to:?}")]
+pub struct IllegalTransition {
+    pub sale_id: String,
+    pub from: Status,
+    pub to: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    /// `YYYYMMDD-` + the 9-char tail of `bank_tran_id`: unique for the terminal's lifetime.
+    pub id: String,
+    /// Institution code (10) + `U` + terminal prefix + per-day sequence (9).
+    pub bank_tran_id: String,
+    /// The terminal's business date (KST) when the sale was created, `yyyyMMdd`.
+    pub date: String,
+    /// `bank_tran_date` from the backend once it answered; until then `date`.
+    pub bank_tran_date: String,
+    pub amount: Won,
+    pub product: String,
+    pub protocol: Protocol,
+    pub created_at_ms: i64,
+    pub status: Status,
+    pub means: Option<PaymentMeans>,
+    /// Whether the QR was a signed one-time code (the only kind allowed offline).
+    pub one_time_code: bool,
+    /// `yyyyMMddHHmmss` of the withdrawal request; fixed at first send, reused on re-send.
+    pub tran_dtime: Option<String>,
+    /// The answer's code (`A0000`, `A0017/311`, `INSUFFICIENT_BALANCE`, `QR_EXPIRED`, …).
+    pub code: Option<String>,
+    /// What to tell the cashier.
+    pub message: Option<String>,
+    /// The sale needs a human: a decline after forwarding, a resolver mismatch.
+    pub attention: Option<String>,
+    pub history: Vec<Transition>,
+}
+
+impl Sale {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        bank_tran_id: String,
+        date: String,
+        amount: Won,
+        product: String,
+        protocol: Protocol,
+        now_ms: i64,
+    ) -> Sale {
+        Sale {
+            id,
+            bank_tran_id,
+            bank_tran_date: date.clone(),
+            date,
+            amount,
+            product,
+            protocol,
+            created_at_ms: now_ms,
+            status: Status::Created,
+            means: None,
+            one_time_code: false,
+            tran_dtime: None,
+            code: None,
+            message: None,
+            attention: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// Moves the sale to `to`, recording why. Refuses moves the lifecycle forbids.
+    pub fn advance(
+        &mut self,
+        to: Status,
+        now_ms: i64,
+        note: impl Into<String>,
+    ) -> Result<(), IllegalTransition> {
+        if !self.status.may_become(to) {
+            return Err(IllegalTransition {
+                sale_id: self.id.clone(),
+                from: self.status,
+                to,
+            });
+        }
+        self.history.push(Transition {
+            at_ms: now_ms,
+            from: self.status,
+            to,
+            note: note.into(),
+        });
+        self.status = to;
+        Ok(())
+    }
+
+    /// When the withdrawal was first sent (for the "not found yet" grace period).
+    pub fn sent_at_ms(&self) -> Option<i64> {
+        self.history
+            .iter()
+            .find(|t| matches!(t.to, Status::Submitted | Status::Forwarded))
+            .map(|t| t.at_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sale() -> Sale {
+        Sale::new(
+            "20261121-T10000001".into(),
+            "T991000001UT10000001".into(),
+            "20261121".into(),
+            Won(1000),
+            "coffee".into(),
+            Protocol::Openbanking,
+            0,
+        )
+    }
+
+    #[test]
+    fn online_path_to_approved_and_resolved_unknown() {
+        let mut s = sale();
+        s.advance(Status::Submitted, 1, "sent").unwrap();
+        s.advance(Status::Unknown, 2, "A0007").unwrap();
+        s.advance(Status::Unknown, 3, "query: still processing")
+            .unwrap();
+        s.advance(Status::Approved, 4, "query: 000").unwrap();
+        assert_eq!(s.status, Status::Approved);
+        assert_eq!(s.history.len(), 4);
+        assert_eq!(s.sent_at_ms(), Some(1));
+    }
+
+    #[test]
+    fn offline_path_queued_forwarded_declined() {
+        let mut s = sale();
+        s.advance(Status::Queued, 1, "offline").unwrap();
+        s.advance(Status::Forwarded, 2, "forwarder").unwrap();
+        s.advance(Status::Declined, 3, "A0017").unwrap();
+        assert!(s.status.is_final());
+    }
+
+    #[test]
+    fn final_states_never_move_and_created_cannot_jump_to_approved() {
+        let mut s = sale();
+        assert!(s.advance(Status::Approved, 1, "x").is_err());
+        s.advance(Status::Submitted, 1, "sent").unwrap();
+        s.advance(Status::Approved, 2, "ok").unwrap();
+        for to in [
+            Status::Created,
+            Status::Submitted,
+            Status::Unknown,
+            Status::Declined,
+            Status::Queued,
+            Status::Cancelled,
+        ] {
+            let err = s.advance(to, 3, "x").unwrap_err();
+            assert_eq!(err.from, Status::Approved);
+        }
+        assert_eq!(s.status, Status::Approved);
+        assert_eq!(s.history.len(), 2);
+    }
+
+    #[test]
+    fn submitted_cannot_be_cancelled_or_requeued() {
+        let mut s = sale();
+        s.advance(Status::Submitted, 1, "sent").unwrap();
+        assert!(s.advance(Status::Cancelled, 2, "x").is_err());
+        assert!(s.advance(Status::Queued, 2, "x").is_err());
+        assert!(s.advance(Status::Submitted, 2, "x").is_err());
+    }
+}
