@@ -1,4 +1,15 @@
-//! qrpos: a point-of-sale QR payment terminal. See `ARCHITECTURE.md` for the map.
+//! qrpos: a point-of-sale QR payment terminal. `ARCHITECTURE.md` is the map; in data-flow
+//! order: `scan` (image → QR text → payload) → `terminal` (the sale, step by step, using
+//! `sale`, the pure domain) → `backend` (HTTP clients) → `store` (the durable journal).
+//! `sandbox` is the local mock of the payment backend.
 
+pub mod backend;
+pub mod config;
 pub mod protocol;
 pub mod sale;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod scan;
+pub mod setup;
+pub mod store;
+pub mod terminal;

@@ -5,6 +5,7 @@
 //! ```text
 //! created ─▶ submitted ─▶ approved | declined | unknown ─▶ approved | declined   (resolved)
 //! created ─▶ queued ─▶ forwarded ─▶ approved | declined | unknown
+//! submitted ─▶ queued                                    (nothing left the device)
 //! created ─▶ cancelled                                   (nothing was sent)
 //! ```
 
@@ -56,7 +57,7 @@ impl Status {
         matches!(
             (self, to),
             (Created, Submitted | Queued | Cancelled)
-                | (Submitted, Approved | Declined | Unknown)
+                | (Submitted, Approved | Declined | Unknown | Queued)
                 | (Queued, Forwarded | Declined)
                 | (Forwarded, Approved | Declined | Unknown | Queued)
                 | (Unknown, Approved | Declined | Unknown)
@@ -124,6 +125,9 @@ pub struct Sale {
     pub message: Option<String>,
     /// The sale needs a human: a decline after forwarding, a resolver mismatch.
     pub attention: Option<String>,
+    /// Declined as A0017/311: the resolver queries it once more to catch a bank that did
+    /// move the money after all.
+    pub recheck_due: bool,
     pub history: Vec<Transition>,
 }
 
@@ -154,6 +158,7 @@ impl Sale {
             code: None,
             message: None,
             attention: None,
+            recheck_due: false,
             history: Vec::new(),
         }
     }
@@ -180,6 +185,11 @@ impl Sale {
         });
         self.status = to;
         Ok(())
+    }
+
+    /// Whether the resolver still has work on this sale.
+    pub fn needs_resolver(&self) -> bool {
+        !self.status.is_final() || self.recheck_due
     }
 
     /// When the withdrawal was first sent (for the "not found yet" grace period).

@@ -1,0 +1,295 @@
+//! The terminal's one TOML config, validated at start. With no file, [`Config::demo`] runs
+//! the desktop demo against the embedded sandbox; a file is for a real installation and
+//! trusts only the signing keys it lists.
+
+use crate::sale::{Protocol, Won};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `backend.url` value that starts the sandbox backend inside the terminal process.
+pub const EMBEDDED: &str = "embedded";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config value {field} = {value:?} is wrong: {why}")]
+    Invalid { field: &'static str, value: String, why: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub terminal: TerminalSection,
+    pub backend: BackendSection,
+    pub scan: ScanSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerminalSection {
+    /// The open-banking institution code (이용기관코드), 10 characters: the first part of
+    /// every `bank_tran_id`.
+    pub institution_code: String,
+    /// Two letters/digits that tell this terminal's `bank_tran_id`s from other terminals' of
+    /// the same institution; followed by a 7-digit per-day sequence.
+    pub terminal_prefix: String,
+    /// The largest amount a cashier may charge, in won.
+    pub max_amount: u64,
+    /// Printed on the merchant's statement and sent as the recipient name.
+    pub merchant_name: String,
+    /// Where the journal lives. Default: `$QRPOS_DATA`, else `$XDG_DATA_HOME/qrpos`, else
+    /// `~/.local/share/qrpos`.
+    pub journal_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSection {
+    pub protocol: Protocol,
+    /// Base URL of the payment backend, or `embedded` for the built-in sandbox.
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The institution's contracted collection account: `N` bank account, `C` ledger.
+    pub cntr_account_type: String,
+    pub cntr_account_num: String,
+    pub recv_client_bank_code: String,
+    pub recv_client_account_num: String,
+    /// Whole-request timeout. Also the grace period before "no such transfer" is believed.
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// How many result queries a sale makes on the spot before it is parked as unknown.
+    pub query_attempts: u32,
+    /// First back-off between queries; doubles each time.
+    pub query_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSection {
+    /// Accept the static 24-character fintech-number QR (online only).
+    pub accept_static: bool,
+    /// Trust the sandbox's development signing key. Only for the demo and tests.
+    pub trust_sandbox_key: bool,
+    /// Public keys of the backends that sign one-time codes.
+    pub trusted_keys: Vec<TrustedKeyEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedKeyEntry {
+    pub id: u8,
+    /// Ed25519 public key, 32 bytes in standard Base64.
+    pub public_key: String,
+}
+
+impl Default for TerminalSection {
+    fn default() -> Self {
+        TerminalSection {
+            institution_code: "T991000001".into(),
+            terminal_prefix: "T1".into(),
+            max_amount: 1_000_000,
+            merchant_name: "qrpos demo shop".into(),
+            journal_dir: None,
+        }
+    }
+}
+
+impl Default for BackendSection {
+    fn default() -> Self {
+        BackendSection {
+            protocol: Protocol::Openbanking,
+            url: String::new(),
+            client_id: "qrpos-demo".into(),
+            client_secret: "qrpos-demo-secret".into(),
+            cntr_account_type: "N".into(),
+            cntr_account_num: "1002003004005".into(),
+            recv_client_bank_code: "097".into(),
+            recv_client_account_num: "1002003004005".into(),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            query_attempts: 5,
+            query_backoff_ms: 500,
+        }
+    }
+}
+
+impl Default for ScanSection {
+    fn default() -> Self {
+        ScanSection { accept_static: true, trust_sandbox_key: false, trusted_keys: Vec::new() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { terminal: TerminalSection::default(), backend: BackendSection::default(), scan: ScanSection::default() }
+    }
+}
+
+impl Config {
+    /// The desktop demo: embedded sandbox, its development key trusted.
+    pub fn demo() -> Config {
+        let mut c = Config::default();
+        c.backend.url = EMBEDDED.into();
+        c.scan.trust_sandbox_key = true;
+        c
+    }
+
+    /// Reads and validates a config file. Fields left out take the defaults above, except
+    /// `backend.url`, which a file must give.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.terminal;
+        let b = &self.backend;
+        let invalid = |field: &'static str, value: &str, why: &str| {
+            Err(ConfigError::Invalid { field, value: value.to_string(), why: why.to_string() })
+        };
+        if t.institution_code.len() != 10 || !t.institution_code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return invalid("terminal.institution_code", &t.institution_code, "must be 10 letters or digits");
+        }
+        if t.terminal_prefix.len() != 2 || !t.terminal_prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return invalid("terminal.terminal_prefix", &t.terminal_prefix, "must be 2 letters or digits");
+        }
+        if t.max_amount == 0 || t.max_amount > 999_999_999_999 {
+            return invalid("terminal.max_amount", &t.max_amount.to_string(), "must be 1 ..= 999,999,999,999 won");
+        }
+        if t.merchant_name.trim().is_empty() {
+            return invalid("terminal.merchant_name", &t.merchant_name, "must not be empty");
+        }
+        if b.url.is_empty() {
+            return invalid("backend.url", &b.url, "is required: the backend's base URL, or \"embedded\"");
+        }
+        if b.url != EMBEDDED {
+            match reqwest::Url::parse(&b.url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => return invalid("backend.url", &b.url, "must be an http(s):// URL or \"embedded\""),
+            }
+        }
+        if b.client_id.is_empty() {
+            return invalid("backend.client_id", "", "must not be empty");
+        }
+        if !matches!(b.cntr_account_type.as_str(), "N" | "C") {
+            return invalid("backend.cntr_account_type", &b.cntr_account_type, "must be \"N\" (bank account) or \"C\" (ledger account)");
+        }
+        if b.timeout_ms == 0 || b.connect_timeout_ms == 0 {
+            return invalid("backend.timeout_ms", &b.timeout_ms.to_string(), "timeouts must be above 0 ms");
+        }
+        if b.connect_timeout_ms > b.timeout_ms {
+            return invalid("backend.connect_timeout_ms", &b.connect_timeout_ms.to_string(), "must not exceed backend.timeout_ms");
+        }
+        for key in &self.scan.trusted_keys {
+            if crate::scan::TrustedKeys::from_base64(key.id, &key.public_key).is_err() {
+                return invalid("scan.trusted_keys.public_key", &key.public_key, "must be a 32-byte Ed25519 key in Base64");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn max_amount(&self) -> Won {
+        Won(self.terminal.max_amount)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.backend.timeout_ms)
+    }
+
+    pub fn journal_dir(&self) -> PathBuf {
+        if let Some(d) = &self.terminal.journal_dir {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("QRPOS_DATA") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+            return PathBuf::from(d).join("qrpos");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".local/share/qrpos"),
+            None => PathBuf::from("qrpos-data"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "openbanking" => Ok(Protocol::Openbanking),
+            "payrequest" => Ok(Protocol::Payrequest),
+            other => Err(format!("unknown protocol {other:?}: use \"openbanking\" or \"payrequest\"")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("qrpos.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(&p)
+    }
+
+    #[test]
+    fn demo_defaults_are_valid_and_embedded() {
+        let c = Config::demo();
+        c.validate().unwrap();
+        assert_eq!(c.backend.url, EMBEDDED);
+        assert!(c.scan.trust_sandbox_key);
+    }
+
+    #[test]
+    fn a_file_needs_a_url_and_does_not_trust_the_sandbox_key_by_default() {
+        let err = load_str("[terminal]\nmax_amount = 5000\n").unwrap_err();
+        assert!(err.to_string().contains("backend.url"), "{err}");
+        let c = load_str("[backend]\nurl = \"https://pay.example.com\"\nprotocol = \"payrequest\"\n").unwrap();
+        assert!(!c.scan.trust_sandbox_key);
+        assert_eq!(c.backend.protocol, Protocol::Payrequest);
+    }
+
+    #[test]
+    fn wrong_values_say_which_field_and_why() {
+        let cases = [
+            ("[backend]\nurl = \"ftp://x\"\n", "backend.url"),
+            ("[backend]\nurl = \"embedded\"\nprotocol = \"swift\"\n", "unknown protocol"),
+            ("[backend]\nurl = \"embedded\"\n[terminal]\ninstitution_code = \"SHORT\"\n", "terminal.institution_code"),
+            ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = 0\n", "terminal.max_amount"),
+            ("[backend]\nurl = \"embedded\"\ntimeout_ms = 0\n", "backend.timeout_ms"),
+            ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amont = 5\n", "unknown field"),
+            ("[backend]\nurl = \"embedded\"\n[[scan.trusted_keys]]\nid = 2\npublic_key = \"nope\"\n", "scan.trusted_keys"),
+            ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = -5\n", "max_amount"),
+        ];
+        for (text, needle) in cases {
+            let err = load_str(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_secret_in_a_bad_file_is_not_echoed() {
+        let err = load_str("[backend]\nurl = \"embedded\"\nclient_secret = \"hunter2\"\ncntr_account_type = \"X\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

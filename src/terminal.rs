@@ -1,0 +1,341 @@
+//! The orchestrator of a sale: opens it in the journal, checks the customer's payload, sends
+//! the withdrawal, classifies the answer, confirms unknown outcomes by query, and resolves what
+//! an earlier run left open. One rule above all: every state change is journaled (durably)
+//! before anything is sent, shown or signalled, and an unknown outcome is only ever settled by
+//! querying the original `bank_tran_id`, never by a new withdrawal.
+
+use crate::backend::{Gateway, Withdrawal};
+use crate::sale::{self, Outcome, Protocol, Sale, Status, Won};
+use crate::scan::{Payload, PayloadError, TrustedKeys};
+use crate::store::{Journal, NonceUse, StoreError};
+use chrono::{DateTime, FixedOffset, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Wall-clock time in Korea (UTC+9): business dates and `tran_dtime` are KST.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<FixedOffset>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<FixedOffset> {
+        let kst = FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
+        Utc::now().with_timezone(&kst)
+    }
+}
+
+/// The rules a sale runs by, from the config.
+#[derive(Debug, Clone)]
+pub struct SalePolicy {
+    pub institution_code: String,
+    pub terminal_prefix: String,
+    pub max_amount: Won,
+    pub accept_static: bool,
+    pub protocol: Protocol,
+    /// The backend request timeout: "no such transfer" is believed only after it.
+    pub grace: Duration,
+    pub query_attempts: u32,
+    pub query_backoff: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Amount(#[from] sale::AmountError),
+    #[error(transparent)]
+    Lifecycle(#[from] sale::IllegalTransition),
+}
+
+/// Why a scanned code cannot pay, with a stable code for logs/JSON and words for the cashier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal { code, message: message.into() }
+    }
+}
+
+impl From<PayloadError> for Refusal {
+    fn from(e: PayloadError) -> Refusal {
+        let code = match e {
+            PayloadError::UnknownFormat => "QR_UNKNOWN_FORMAT",
+            PayloadError::Expired { .. } => "QR_EXPIRED",
+            PayloadError::NotYetValid => "QR_NOT_YET_VALID",
+            PayloadError::LifetimeTooLong { .. } => "QR_LIFETIME_TOO_LONG",
+            PayloadError::BadSignature => "QR_BAD_SIGNATURE",
+            PayloadError::UnknownKey { .. } => "QR_UNKNOWN_KEY",
+            PayloadError::Malformed(_) => "QR_MALFORMED",
+            PayloadError::MalformedTlv(_) => "QR_MALFORMED_TLV",
+            PayloadError::Replayed => "QR_REPLAYED",
+        };
+        Refusal { code, message: e.to_string() }
+    }
+}
+
+pub struct Terminal {
+    journal: Journal,
+    gateway: Arc<dyn Gateway>,
+    keys: TrustedKeys,
+    policy: SalePolicy,
+    clock: Arc<dyn Clock>,
+}
+
+fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
+    t.timestamp_millis()
+}
+fn business_date(t: &DateTime<FixedOffset>) -> String {
+    t.format("%Y%m%d").to_string()
+}
+fn tran_dtime(t: &DateTime<FixedOffset>) -> String {
+    t.format("%Y%m%d%H%M%S").to_string()
+}
+
+impl Terminal {
+    pub fn new(journal: Journal, gateway: Arc<dyn Gateway>, keys: TrustedKeys, policy: SalePolicy, clock: Arc<dyn Clock>) -> Terminal {
+        Terminal { journal, gateway, keys, policy, clock }
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn policy(&self) -> &SalePolicy {
+        &self.policy
+    }
+
+    /// Step 1–2 of a sale: the amount is checked, the ids allocated, and the sale journaled
+    /// (durably) before any code is read.
+    pub fn open_sale(&self, amount: Won, product: &str) -> Result<Sale, TerminalError> {
+        if amount.0 == 0 {
+            return Err(sale::AmountError::Zero.into());
+        }
+        if amount > self.policy.max_amount {
+            return Err(sale::AmountError::OverMaximum { asked: amount, max: self.policy.max_amount }.into());
+        }
+        let now = self.clock.now();
+        let date = business_date(&now);
+        let product = if product.trim().is_empty() { "QR payment" } else { product.trim() };
+        let protocol = self.policy.protocol;
+        let sale = self.journal.create_sale(&self.policy.institution_code, &self.policy.terminal_prefix, &date, |id, btid| {
+            Sale::new(id, btid, date.clone(), amount, product.to_string(), protocol, now_ms(&now))
+        })?;
+        tracing::info!(sale = %sale.id, bank_tran_id = %sale.bank_tran_id, amount = %sale.amount, "sale opened");
+        Ok(sale)
+    }
+
+    /// Step 4: is this QR text something this terminal may charge? Parsing, signature,
+    /// expiry, the static-code policy, the protocol, and (early) the nonce.
+    pub fn read_payload(&self, text: &str) -> Result<Payload, Refusal> {
+        let now = self.clock.now();
+        let payload = crate::scan::parse(text, &self.keys, now.timestamp())?;
+        if let Payload::Static { .. } = payload {
+            if !self.policy.accept_static {
+                return Err(Refusal::new(
+                    "STATIC_NOT_ALLOWED",
+                    "static fintech-number codes are switched off here: ask the customer for a one-time code",
+                ));
+            }
+        }
+        let means = payload.means();
+        let fits = match self.policy.protocol {
+            Protocol::Openbanking => !matches!(means, sale::PaymentMeans::PayRequest { .. }),
+            Protocol::Payrequest => matches!(means, sale::PaymentMeans::PayRequest { .. }),
+        };
+        if !fits {
+            return Err(Refusal::new(
+                "MEANS_UNSUPPORTED",
+                format!("this {} code cannot be paid through the {} backend", payload.kind(), self.policy.protocol.as_str()),
+            ));
+        }
+        if let Payload::OneTime(code) = &payload {
+            match self.journal.nonce_seen(&code.nonce) {
+                Ok(true) => return Err(PayloadError::Replayed.into()),
+                Ok(false) => {}
+                Err(e) => return Err(Refusal::new("JOURNAL", e.to_string())),
+            }
+        }
+        Ok(payload)
+    }
+
+    /// Gives up on a sale before anything was sent (bad code, cashier cancel, timeout).
+    pub fn cancel(&self, mut sale: Sale, refusal: &Refusal) -> Result<Sale, TerminalError> {
+        let now = self.clock.now();
+        sale.advance(Status::Cancelled, now_ms(&now), format!("{}: {}", refusal.code, refusal.message))?;
+        sale.code = Some(refusal.code.to_string());
+        sale.message = Some(refusal.message.clone());
+        self.journal.save(&sale)?;
+        tracing::info!(sale = %sale.id, code = refusal.code, "sale cancelled");
+        Ok(sale)
+    }
+
+    /// Step 5: charges an open sale with a checked payload and returns it in its new state
+    /// (approved, declined, unknown after on-the-spot confirmation, or cancelled if the code
+    /// turned out to be replayed).
+    pub async fn charge(&self, mut sale: Sale, payload: &Payload) -> Result<Sale, TerminalError> {
+        let now = self.clock.now();
+        let dtime = tran_dtime(&now);
+        sale.means = Some(payload.means());
+        sale.one_time_code = payload.is_one_time();
+        sale.tran_dtime = Some(dtime.clone());
+        sale.advance(Status::Submitted, now_ms(&now), format!("sending withdrawal ({})", payload.means().masked()))?;
+        // Journaled before the request leaves: a crash from here on is resolved by query.
+        if let Payload::OneTime(code) = payload {
+            if self.journal.save_with_nonce(&sale, &code.nonce, code.expires_at)? == NonceUse::Replayed {
+                let fresh = self.journal.get(&sale.id)?;
+                return self.cancel(fresh, &PayloadError::Replayed.into());
+            }
+        } else {
+            self.journal.save(&sale)?;
+        }
+        let withdrawal = self.withdrawal(&sale);
+        let answer = self.gateway.withdraw(&withdrawal).await;
+        let outcome = match self.policy.protocol {
+            Protocol::Openbanking => sale::classify_withdrawal(&answer, sale.amount),
+            Protocol::Payrequest => sale::classify_pay_request(&answer, sale.amount),
+        };
+        tracing::info!(sale = %sale.id, ?outcome, "withdrawal answered");
+        self.settle(&mut sale, outcome, "withdrawal")?;
+        if sale.status == Status::Unknown {
+            sale = self.confirm(sale, &withdrawal, self.policy.query_attempts).await?;
+        }
+        Ok(sale)
+    }
+
+    /// Settles what earlier runs left open: sales never sent are cancelled, sales that may
+    /// have been sent are queried (never re-sent), declines due a re-check are re-checked once.
+    /// Queued sales are left to the forwarder.
+    pub async fn resolve_open(&self) -> Result<Vec<Sale>, TerminalError> {
+        let mut touched = Vec::new();
+        for mut sale in self.journal.open_sales()? {
+            match sale.status {
+                Status::Created => {
+                    let refusal = Refusal::new("ABANDONED", "no code was read before the terminal stopped; nothing was charged");
+                    touched.push(self.cancel(sale, &refusal)?);
+                }
+                Status::Submitted | Status::Unknown | Status::Forwarded => {
+                    let w = self.withdrawal(&sale);
+                    sale = self.confirm(sale, &w, 1).await?;
+                    touched.push(sale);
+                }
+                Status::Declined if sale.recheck_due => {
+                    touched.push(self.recheck(sale).await?);
+                }
+                _ => {}
+            }
+        }
+        Ok(touched)
+    }
+
+    fn withdrawal(&self, sale: &Sale) -> Withdrawal {
+        Withdrawal {
+            bank_tran_id: sale.bank_tran_id.clone(),
+            bank_tran_date: sale.bank_tran_date.clone(),
+            tran_dtime: sale.tran_dtime.clone().unwrap_or_default(),
+            amount: sale.amount,
+            means: sale.means.clone().expect("a sent sale has its payment means journaled"),
+            product: sale.product.clone(),
+        }
+    }
+
+    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal) -> Outcome {
+        let now = self.clock.now();
+        let answer = self.gateway.query(w, &tran_dtime(&now)).await;
+        let sent_at = sale.sent_at_ms().unwrap_or(sale.created_at_ms);
+        let grace = self.policy.grace.as_millis() as i64;
+        match self.policy.protocol {
+            Protocol::Openbanking => sale::classify_transfer_result(&answer, sale.amount, sent_at, now_ms(&self.clock.now()), grace),
+            Protocol::Payrequest => sale::classify_pay_status(&answer, sale.amount, sent_at, now_ms(&self.clock.now()), grace),
+        }
+    }
+
+    /// Queries the original withdrawal up to `attempts` times with doubling back-off; the
+    /// first query of an on-the-spot confirmation waits one back-off, a resolver query not.
+    async fn confirm(&self, mut sale: Sale, w: &Withdrawal, attempts: u32) -> Result<Sale, TerminalError> {
+        let mut backoff = self.policy.query_backoff;
+        for attempt in 0..attempts {
+            if attempts > 1 {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(8));
+            }
+            let outcome = self.query_outcome(&sale, w).await;
+            tracing::info!(sale = %sale.id, attempt, ?outcome, "result query");
+            match outcome {
+                Outcome::Unknown { ref code, .. } if sale.status == Status::Unknown && sale.code.as_deref() == Some(code) => {}
+                other => self.settle(&mut sale, other, "query")?,
+            }
+            if sale.status.is_final() {
+                break;
+            }
+        }
+        Ok(sale)
+    }
+
+    /// The belt-and-braces check of an A0017/311 decline: if the bank did move the money
+    /// after all, the sale is flagged loudly for the merchant.
+    async fn recheck(&self, mut sale: Sale) -> Result<Sale, TerminalError> {
+        let w = self.withdrawal(&sale);
+        let outcome = self.query_outcome(&sale, &w).await;
+        let now = now_ms(&self.clock.now());
+        match outcome {
+            Outcome::Approved { .. } => {
+                let msg = format!(
+                    "MISMATCH: declined as {} but the bank reports {} withdrawn — refund or honour the sale",
+                    sale.code.as_deref().unwrap_or("?"),
+                    sale.amount
+                );
+                tracing::error!(sale = %sale.id, "{msg}");
+                sale.attention = Some(msg);
+                sale.recheck_due = false;
+            }
+            Outcome::Declined { .. } => sale.recheck_due = false,
+            // Still unclear: keep it due, the next resolver pass asks again.
+            Outcome::Unknown { .. } | Outcome::NotSent { .. } => return Ok(sale),
+        }
+        sale.history.push(sale::Transition { at_ms: now, from: sale.status, to: sale.status, note: "re-checked by query".into() });
+        self.journal.save(&sale)?;
+        Ok(sale)
+    }
+
+    /// Applies an outcome to the sale and journals it (durably) before returning.
+    fn settle(&self, sale: &mut Sale, outcome: Outcome, via: &str) -> Result<(), TerminalError> {
+        let now = now_ms(&self.clock.now());
+        match outcome {
+            Outcome::Approved { bank_tran_date } => {
+                if let Some(d) = bank_tran_date {
+                    sale.bank_tran_date = d;
+                }
+                sale.advance(Status::Approved, now, format!("approved ({via})"))?;
+                sale.code = Some("A0000".into());
+                sale.message = Some(format!("approved: {}", sale.amount));
+            }
+            Outcome::Declined { code, message, recheck, .. } => {
+                sale.advance(Status::Declined, now, format!("{code} ({via})"))?;
+                sale.recheck_due = recheck;
+                sale.code = Some(code);
+                sale.message = Some(message);
+            }
+            Outcome::Unknown { code, message } => {
+                sale.advance(Status::Unknown, now, format!("{code} ({via})"))?;
+                sale.code = Some(code);
+                sale.message = Some(format!(
+                    "{message} — do not charge again: the terminal will confirm it with the backend"
+                ));
+            }
+            Outcome::NotSent { reason } => {
+                sale.advance(Status::Declined, now, format!("backend unreachable ({via})"))?;
+                sale.code = Some("OFFLINE".into());
+                sale.message = Some(format!("offline — cannot accept this payment: the backend is unreachable ({reason}); nothing was charged"));
+            }
+        }
+        self.journal.save(sale)?;
+        Ok(())
+    }
+}
