@@ -1,4 +1,5 @@
 //! qrpos: a point-of-sale QR payment terminal. See `ARCHITECTURE.md` for the map.
 
+pub mod backend;
 pub mod protocol;
 pub mod sale;
