@@ -359,7 +359,12 @@ async fn ob_an_unreadable_token_reply_means_not_sent() {
 async fn ob_closed_without_a_reply_is_no_reply() {
     let server = TestServer::start(vec![token("tok-1", 3600), Step::Close]).await;
     let answer = ob(&server.url).withdraw(&fintech()).await;
-    assert!(matches!(answer, Answer::NoReply { .. }), "{answer:?}");
+    match answer {
+        Answer::NoReply { reason } => {
+            assert!(!reason.contains("tok-1"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         server.requests().len(),
         2,
@@ -417,7 +422,48 @@ async fn ob_json_of_the_wrong_shape_is_garbage() {
 #[tokio::test]
 async fn ob_nothing_listening_is_not_sent() {
     let answer = ob(&dead_url().await).withdraw(&fintech()).await;
+    match answer {
+        Answer::NotSent { reason } => {
+            assert!(
+                reason.starts_with("no access token: could not connect"),
+                "{reason}"
+            );
+            assert!(!reason.contains(SECRET));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ob_a_token_endpoint_that_never_answers_means_not_sent() {
+    let server = TestServer::start(vec![Step::Hang]).await;
+    let mut s = settings(&server.url, Protocol::Openbanking);
+    s.timeout = Duration::from_millis(300);
+    s.connect_timeout = Duration::from_millis(200);
+    let answer = connect(s).expect("gateway").withdraw(&fintech()).await;
     assert!(matches!(answer, Answer::NotSent { .. }), "{answer:?}");
+    assert_eq!(server.requests().len(), 1, "only the token request");
+}
+
+#[tokio::test]
+async fn ob_concurrent_calls_share_one_token_fetch() {
+    let server = TestServer::start(vec![
+        token("tok-1", 3600),
+        approved_withdraw("15000"),
+        approved_withdraw("15000"),
+    ])
+    .await;
+    let gw = ob(&server.url);
+    let (w1, w2) = (fintech(), fintech());
+    let (a, b) = tokio::join!(gw.withdraw(&w1), gw.query(&w2, "20261121150000"));
+    assert!(matches!(a, Answer::Reply { .. }), "{a:?}");
+    assert!(matches!(b, Answer::Reply { .. }), "{b:?}");
+    let reqs = server.requests();
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/oauth/2.0/token").count(),
+        1
+    );
+    assert_eq!(reqs.len(), 3);
 }
 
 #[tokio::test]
@@ -428,7 +474,9 @@ async fn ob_a_withdrawal_left_unanswered_times_out_as_no_reply() {
     s.connect_timeout = Duration::from_millis(200);
     let answer = connect(s).expect("gateway").withdraw(&fintech()).await;
     match answer {
-        Answer::NoReply { reason } => assert!(reason.contains("timed out"), "{reason}"),
+        Answer::NoReply { reason } => {
+            assert!(reason.contains("timed out"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
 }
