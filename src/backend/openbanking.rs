@@ -1,0 +1,350 @@
+//! The open banking client: the institution's access token (fetched lazily, cached, renewed
+//! once when the backend rejects it), `withdraw/fin_num` and `transfer/result`, each reply
+//! reported faithfully as an `Answer`.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::{
+    endpoint, exchange, join_messages, json_object, means_unsupported, truncate_chars,
+    BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
+};
+use crate::protocol::openbanking::{
+    TokenRequest, TokenResponse, TransferResultQuery, TransferResultRequest,
+    TransferResultResponse, WithdrawRequest, WithdrawResponse, RESULT_PATH, TOKEN_PATH,
+    WITHDRAW_PATH,
+};
+use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
+
+/// Print fields (`dps_print_content`, `wd_print_content`, names) are AH(20).
+const PRINT_MAX_CHARS: usize = 20;
+/// `req_client_num` is AN(20).
+const CLIENT_NUM_MAX_CHARS: usize = 20;
+/// The terminal does not know the payer's name; the field is mandatory.
+const PAYER_NAME: &str = "QR customer";
+/// A token is renewed this long before the backend says it expires, so a call never starts
+/// with a token that dies in flight.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// Codes with which the backend rejects the access token itself (rejected, expired): the
+/// call was refused at the gate, not processed, so it is safe to send it again.
+fn is_token_rejection(answer: &Answer) -> bool {
+    matches!(answer, Answer::Reply { code, .. } if code == "O0002" || code == "O0003")
+}
+
+struct CachedToken {
+    token: Secret,
+    valid_until: Instant,
+}
+
+/// Open banking gateway (see `shared/docs/openbanking.md` §1–§4).
+pub struct OpenBankingGateway {
+    http: reqwest::Client,
+    token_url: reqwest::Url,
+    withdraw_url: reqwest::Url,
+    result_url: reqwest::Url,
+    settings: BackendSettings,
+    /// Held across a token fetch, so concurrent calls wait for one fetch instead of each
+    /// asking for its own token.
+    token: Mutex<Option<CachedToken>>,
+}
+
+impl OpenBankingGateway {
+    pub(super) fn new(
+        http: reqwest::Client,
+        base: &reqwest::Url,
+        settings: BackendSettings,
+    ) -> Result<OpenBankingGateway, BackendError> {
+        Ok(OpenBankingGateway {
+            http,
+            token_url: endpoint(base, TOKEN_PATH)?,
+            withdraw_url: endpoint(base, WITHDRAW_PATH)?,
+            result_url: endpoint(base, RESULT_PATH)?,
+            settings,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The cached token, or a fresh one. `Err` is the answer for the call that needed it:
+    /// nothing of that call was sent.
+    async fn token(&self) -> Result<Secret, Answer> {
+        let mut cache = self.token.lock().await;
+        if let Some(cached) = cache.as_ref() {
+            if Instant::now() < cached.valid_until {
+                return Ok(cached.token.clone());
+            }
+        }
+        *cache = None;
+        let (token, lifetime) = self.fetch_token().await?;
+        let margin = TOKEN_MARGIN.min(lifetime / 2);
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            valid_until: Instant::now() + lifetime.saturating_sub(margin),
+        });
+        Ok(token)
+    }
+
+    /// Forgets `rejected` unless another call has already replaced it.
+    async fn forget_token(&self, rejected: &Secret) {
+        let mut cache = self.token.lock().await;
+        if cache.as_ref().is_some_and(|c| &c.token == rejected) {
+            *cache = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<(Secret, Duration), Answer> {
+        let form = TokenRequest {
+            client_id: self.settings.client_id.clone(),
+            client_secret: self.settings.client_secret.expose().to_string(),
+            scope: "oob".into(),
+            grant_type: "client_credentials".into(),
+        };
+        let request = self
+            .http
+            .post(self.token_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form);
+        // Whatever goes wrong getting a token, the payment call itself never left.
+        let not_sent = |why: String| Answer::NotSent {
+            reason: format!("no access token: {why}"),
+        };
+        let reply = match exchange(request).await {
+            Ok(reply) => reply,
+            Err(Answer::NotSent { reason } | Answer::NoReply { reason }) => {
+                return Err(not_sent(reason))
+            }
+            Err(Answer::Garbage {
+                http_status,
+                detail,
+            }) => return Err(not_sent(format!("HTTP {http_status}: {detail}"))),
+            Err(other) => return Err(other),
+        };
+        // The body may hold the token: its parse errors are not quoted, only the status.
+        let parsed = json_object::<TokenResponse>(&reply).map(|(t, _)| t);
+        let status = reply.status;
+        let Ok(parsed) = parsed else {
+            return Err(not_sent(format!(
+                "the token endpoint gave an unreadable reply (HTTP {status})"
+            )));
+        };
+        if let Some(code) = parsed.rsp_code.filter(|c| !c.is_empty()) {
+            // The gateway refused the institution (bad credentials, not allowed, …).
+            tracing::warn!(code = %code, http_status = status, "access token refused");
+            return Err(Answer::Reply {
+                http_status: status,
+                code,
+                bank_code: String::new(),
+                message: join_messages(&[
+                    "access token refused",
+                    parsed.rsp_message.as_deref().unwrap_or(""),
+                ]),
+                amount: None,
+                bank_tran_date: None,
+            });
+        }
+        if !(200..300).contains(&status) || parsed.access_token.is_empty() {
+            return Err(not_sent(format!(
+                "the token endpoint answered HTTP {status} without a token or a result code"
+            )));
+        }
+        tracing::debug!(expires_in = parsed.expires_in, "access token obtained");
+        Ok((
+            Secret::new(parsed.access_token),
+            Duration::from_secs(parsed.expires_in),
+        ))
+    }
+
+    /// POSTs `body` with the access token and reads the reply through `read`; a rejected
+    /// token is renewed and the call sent once more.
+    async fn call<B: serde::Serialize + Sync>(
+        &self,
+        url: &reqwest::Url,
+        body: &B,
+        read: impl Fn(&RawReply) -> Answer,
+    ) -> Answer {
+        let mut renewed = false;
+        loop {
+            let token = match self.token().await {
+                Ok(token) => token,
+                Err(answer) => return answer,
+            };
+            let request = self
+                .http
+                .post(url.clone())
+                .bearer_auth(token.expose())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .json(body);
+            let answer = match exchange(request).await {
+                Ok(reply) => read(&reply),
+                Err(answer) => answer,
+            };
+            if !renewed && is_token_rejection(&answer) {
+                tracing::info!("access token rejected; renewing it and sending once more");
+                self.forget_token(&token).await;
+                renewed = true;
+                continue;
+            }
+            return answer;
+        }
+    }
+
+    fn withdraw_request(&self, w: &Withdrawal) -> Option<WithdrawRequest> {
+        let (fintech_use_num, emv_cpm) = match &w.means {
+            PaymentMeans::FintechNumber { fintech_use_num } => (fintech_use_num.clone(), None),
+            PaymentMeans::Emv(emv) => (String::new(), Some(emv.qr_text.clone())),
+            PaymentMeans::PayRequest { .. } => return None,
+        };
+        let s = &self.settings;
+        let merchant = truncate_chars(&s.merchant_name, PRINT_MAX_CHARS);
+        let product = truncate_chars(&w.product, PRINT_MAX_CHARS);
+        Some(WithdrawRequest {
+            bank_tran_id: w.bank_tran_id.clone(),
+            cntr_account_type: s.cntr_account_type.clone(),
+            cntr_account_num: s.cntr_account_num.clone(),
+            dps_print_content: merchant.clone(),
+            req_client_fintech_use_num: fintech_use_num.clone(),
+            fintech_use_num,
+            wd_print_content: (!product.is_empty()).then_some(product),
+            tran_amt: w.amount.0.to_string(),
+            tran_dtime: w.tran_dtime.clone(),
+            req_client_name: PAYER_NAME.into(),
+            // The institution's id for the payer. The terminal has no customer records, so
+            // it uses the sale's own id: stable across re-sends, and it identifies no person.
+            req_client_num: w
+                .bank_tran_id
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(CLIENT_NUM_MAX_CHARS)
+                .collect(),
+            transfer_purpose: "ST".into(),
+            sub_frnc_name: None,
+            sub_frnc_num: None,
+            sub_frnc_business_num: None,
+            recv_client_name: merchant,
+            recv_client_bank_code: s.recv_client_bank_code.clone(),
+            recv_client_account_num: s.recv_client_account_num.clone(),
+            emv_cpm,
+        })
+    }
+}
+
+/// Reports a `withdraw/fin_num` reply.
+fn read_withdraw(reply: &RawReply) -> Answer {
+    let rsp = match json_object::<WithdrawResponse>(reply) {
+        Ok((rsp, _)) => rsp,
+        Err(garbage) => return garbage,
+    };
+    Answer::Reply {
+        http_status: reply.status,
+        code: rsp.rsp_code,
+        bank_code: rsp.bank_rsp_code,
+        message: join_messages(&[&rsp.rsp_message, &rsp.bank_rsp_message]),
+        amount: parse_amount(&rsp.tran_amt),
+        bank_tran_date: non_empty(rsp.bank_tran_date),
+    }
+}
+
+/// Reports a `transfer/result` reply about `bank_tran_id`: the top-level code says whether
+/// the query worked, the matching item's bank code what became of the transfer.
+fn read_result(reply: &RawReply, bank_tran_id: &str) -> Answer {
+    let rsp = match json_object::<TransferResultResponse>(reply) {
+        Ok((rsp, _)) => rsp,
+        Err(garbage) => return garbage,
+    };
+    // We ask about one transfer as tran_no 1; an item that does not name its id is taken as
+    // the answer to that one question.
+    let item = rsp.res_list.into_iter().find(|i| {
+        i.bank_tran_id == bank_tran_id || (i.bank_tran_id.is_empty() && i.tran_no == "1")
+    });
+    let (bank_code, bank_message, amount, date) = match item {
+        Some(i) => (
+            i.bank_rsp_code,
+            i.bank_rsp_message,
+            parse_amount(&i.tran_amt),
+            non_empty(i.bank_tran_date),
+        ),
+        None => (String::new(), String::new(), None, None),
+    };
+    Answer::Reply {
+        http_status: reply.status,
+        code: rsp.rsp_code,
+        bank_code,
+        message: join_messages(&[&rsp.rsp_message, &bank_message]),
+        amount,
+        bank_tran_date: date,
+    }
+}
+
+/// `tran_amt` as won; `None` when absent or not a plain number.
+fn parse_amount(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+#[async_trait::async_trait]
+impl Gateway for OpenBankingGateway {
+    fn protocol(&self) -> Protocol {
+        Protocol::Openbanking
+    }
+
+    async fn withdraw(&self, w: &Withdrawal) -> Answer {
+        let Some(body) = self.withdraw_request(w) else {
+            return means_unsupported(&w.means, Protocol::Openbanking);
+        };
+        let answer = self.call(&self.withdraw_url, &body, read_withdraw).await;
+        log_answer("withdraw", &w.bank_tran_id, &answer);
+        answer
+    }
+
+    async fn query(&self, w: &Withdrawal, now_dtime: &str) -> QueryAnswer {
+        let body = TransferResultRequest {
+            check_type: "1".into(),
+            tran_dtime: now_dtime.to_string(),
+            req_cnt: "1".into(),
+            req_list: vec![TransferResultQuery {
+                tran_no: "1".into(),
+                org_bank_tran_id: w.bank_tran_id.clone(),
+                org_bank_tran_date: w.bank_tran_date.clone(),
+                org_tran_amt: w.amount.0.to_string(),
+            }],
+        };
+        let id = w.bank_tran_id.as_str();
+        let answer = self
+            .call(&self.result_url, &body, |reply| read_result(reply, id))
+            .await;
+        log_answer("transfer/result", id, &answer);
+        answer
+    }
+}
+
+/// One line per call; answers carry no secrets, and means are never logged.
+pub(super) fn log_answer(call: &str, bank_tran_id: &str, answer: &Answer) {
+    match answer {
+        Answer::Reply {
+            http_status,
+            code,
+            bank_code,
+            ..
+        } => {
+            tracing::info!(call, bank_tran_id, http_status, code = %code, bank_code = %bank_code, "reply")
+        }
+        Answer::NotSent { reason } => {
+            tracing::warn!(call, bank_tran_id, reason = %reason, "not sent")
+        }
+        Answer::NoReply { reason } => {
+            tracing::warn!(call, bank_tran_id, reason = %reason, "no reply")
+        }
+        Answer::Garbage {
+            http_status,
+            detail,
+        } => tracing::warn!(call, bank_tran_id, http_status, detail = %detail, "unreadable reply"),
+    }
+}
