@@ -68,36 +68,38 @@ fn scan(img: GrayImage) -> Scan {
         texts: Vec::new(),
         panicked: false,
     };
-    // AssertUnwindSafe: the prepared image is dropped, unused, if rqrr panics while holding it.
-    let Ok(mut prepared) = catch_unwind(AssertUnwindSafe(|| PreparedImage::prepare(img))) else {
+    let Some(mut prepared) = contain(|| PreparedImage::prepare(img)) else {
         result.panicked = true;
         return result;
     };
-    // The grids borrow `prepared`; moving the borrow into the closure lets them outlive it.
-    let prepared = &mut prepared;
-    let Ok(grids) = catch_unwind(AssertUnwindSafe(move || {
-        let prepared = prepared;
-        prepared.detect_grids()
-    })) else {
+    let Some(grids) = contain(|| prepared.detect_grids()) else {
         result.panicked = true;
         return result;
     };
     // Decoding each grid separately: one bad grid must not hide a good one beside it.
     for grid in &grids {
         let mut raw = Vec::new();
-        match catch_unwind(AssertUnwindSafe(|| grid.decode_to(&mut raw))) {
-            Ok(Ok(_meta)) => {
+        match contain(|| grid.decode_to(&mut raw)) {
+            Some(Ok(_meta)) => {
                 let text = bytes_to_text(&raw);
                 if !result.texts.contains(&text) {
                     result.texts.push(text);
                 }
             }
             // A grid that looked like a code but failed error correction: not a code.
-            Ok(Err(_)) => {}
-            Err(_) => result.panicked = true,
+            Some(Err(_)) => {}
+            None => result.panicked = true,
         }
     }
     result
+}
+
+/// Run one rqrr call, turning a panic into `None`.
+///
+/// `AssertUnwindSafe` is sound here: whatever rqrr was mutating when it panicked (the
+/// prepared image, the output buffer) is dropped unused by [`scan`] afterwards.
+fn contain<T>(engine_call: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(engine_call)).ok()
 }
 
 /// QR byte mode carries no reliable charset: UTF-8 if valid, else Shift_JIS (the QR default
@@ -172,6 +174,13 @@ mod tests {
             decode_file(&dir.path().join("missing.png")),
             Err(DecodeError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn engine_panic_is_contained() {
+        assert_eq!(contain(|| 7), Some(7));
+        let crashed: Option<()> = contain(|| panic!("simulated rqrr crash"));
+        assert_eq!(crashed, None);
     }
 
     #[test]

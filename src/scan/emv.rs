@@ -38,18 +38,19 @@ struct Tlv<'a> {
     children: Vec<Tlv<'a>>,
 }
 
-/// True when `text` is Base64 whose first byte is tag `85`: from here on a failure is a
+/// `None` unless `text` is Base64 whose first byte is tag `85`; from there on a failure is a
 /// damaged EMV code ([`PayloadError::MalformedTlv`]) rather than an unknown format.
-pub(super) fn looks_like_cpm(text: &str) -> bool {
-    matches!(BASE64.decode(text), Ok(bytes) if bytes.first() == Some(&0x85))
+pub(super) fn parse_if_cpm(text: &str) -> Option<Result<EmvData, PayloadError>> {
+    let bytes = BASE64.decode(text).ok()?;
+    if bytes.first() != Some(&0x85) {
+        return None;
+    }
+    Some(parse_cpm(text, &bytes))
 }
 
-/// Parse a CPM text into the fields the terminal uses.
-pub(super) fn parse_cpm(text: &str) -> Result<EmvData, PayloadError> {
-    let bytes = BASE64
-        .decode(text)
-        .map_err(|e| PayloadError::MalformedTlv(format!("not Base64: {e}")))?;
-    let objects = parse_tlvs(&bytes, 0, 0)?;
+/// Parse the decoded bytes of a CPM text into the fields the terminal uses.
+fn parse_cpm(text: &str, bytes: &[u8]) -> Result<EmvData, PayloadError> {
+    let objects = parse_tlvs(bytes, 0, 0)?;
 
     match objects.first() {
         Some(o) if o.tag == TAG_PAYLOAD_FORMAT && o.value == PAYLOAD_FORMAT_CPV01 => {}
@@ -240,7 +241,7 @@ mod tests {
     }
 
     fn err(bytes: &[u8]) -> String {
-        match parse_cpm(&b64(bytes)) {
+        match parse_cpm(&b64(bytes), bytes) {
             Err(PayloadError::MalformedTlv(s)) => s,
             other => panic!("expected MalformedTlv, got {other:?}"),
         }
@@ -256,7 +257,7 @@ mod tests {
         ];
         let mut bytes = cpm(&app);
         bytes.extend_from_slice(&common);
-        let data = parse_cpm(&b64(&bytes)).unwrap();
+        let data = parse_cpm(&b64(&bytes), &bytes).unwrap();
         assert_eq!(data.labels, vec!["Label81"]);
         assert_eq!(data.pan.as_deref(), Some("1234567"));
     }
@@ -267,7 +268,7 @@ mod tests {
         let app = [
             0x61, 0x0C, 0x9F, 0x81, 0x01, 0x01, 0xAA, 0x5F, 0x20, 0x01, b'X', 0x50, 0x01, b'L',
         ];
-        let data = parse_cpm(&b64(&cpm(&app))).unwrap();
+        let data = parse_if_cpm(&b64(&cpm(&app))).unwrap().unwrap();
         assert_eq!(data.labels, vec!["L"]);
         assert_eq!(data.pan, None);
         let tlvs = parse_tlvs(&app, 0, 0).unwrap();
@@ -326,10 +327,10 @@ mod tests {
 
     #[test]
     fn detection() {
-        assert!(looks_like_cpm(&b64(&cpm(&[]))));
+        assert!(parse_if_cpm(&b64(&cpm(&[]))).is_some());
         // Unpadded Base64 is accepted too.
-        assert!(looks_like_cpm(b64(&cpm(&[0x61])).trim_end_matches('=')));
-        assert!(!looks_like_cpm("hello world"));
-        assert!(!looks_like_cpm(&b64(&[0x84, 0x00])));
+        assert!(parse_if_cpm(b64(&cpm(&[0x61, 0x00])).trim_end_matches('=')).is_some());
+        assert!(parse_if_cpm("hello world").is_none());
+        assert!(parse_if_cpm(&b64(&[0x84, 0x00])).is_none());
     }
 }

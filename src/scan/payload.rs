@@ -206,8 +206,8 @@ pub fn parse(text: &str, keys: &TrustedKeys, now_unix: i64) -> Result<Payload, P
             fintech_use_num: text.to_string(),
         });
     }
-    if emv::looks_like_cpm(text) {
-        return emv::parse_cpm(text).map(Payload::Emv);
+    if let Some(emv) = emv::parse_if_cpm(text) {
+        return emv.map(Payload::Emv);
     }
     Err(PayloadError::UnknownFormat)
 }
@@ -710,6 +710,17 @@ mod tests {
         assert_eq!(data.pan.as_deref(), Some("1234567890123458"));
         assert_eq!(data.labels, vec!["Product1", "Product2"]);
         assert_eq!(data.qr_text, EMV_SAMPLE);
+
+        // The same code cut short is a damaged EMV code, not an unknown one.
+        let mut raw = base64::engine::general_purpose::STANDARD
+            .decode(EMV_SAMPLE)
+            .unwrap();
+        raw.truncate(raw.len() - 3);
+        let cut = base64::engine::general_purpose::STANDARD.encode(&raw);
+        assert!(matches!(
+            parse(&cut, &keys(), NOW),
+            Err(PayloadError::MalformedTlv(_))
+        ));
     }
 
     #[test]
