@@ -189,7 +189,7 @@ impl Config {
             return invalid("backend.connect_timeout_ms", &b.connect_timeout_ms.to_string(), "must not exceed backend.timeout_ms");
         }
         for key in &self.scan.trusted_keys {
-            if crate::scan::TrustedKeys::from_base64(key.id, &key.public_key).is_err() {
+            if crate::scan::TrustedKeys::new().add_base64(key.id, &key.public_key).is_err() {
                 return invalid("scan.trusted_keys.public_key", &key.public_key, "must be a 32-byte Ed25519 key in Base64");
             }
         }
@@ -217,24 +217,6 @@ impl Config {
         match std::env::var_os("HOME") {
             Some(h) => PathBuf::from(h).join(".local/share/qrpos"),
             None => PathBuf::from("qrpos-data"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Protocol {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::str::FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "openbanking" => Ok(Protocol::Openbanking),
-            "payrequest" => Ok(Protocol::Payrequest),
-            other => Err(format!("unknown protocol {other:?}: use \"openbanking\" or \"payrequest\"")),
         }
     }
 }
@@ -271,7 +253,7 @@ mod tests {
     fn wrong_values_say_which_field_and_why() {
         let cases = [
             ("[backend]\nurl = \"ftp://x\"\n", "backend.url"),
-            ("[backend]\nurl = \"embedded\"\nprotocol = \"swift\"\n", "unknown protocol"),
+            ("[backend]\nurl = \"embedded\"\nprotocol = \"swift\"\n", "unknown variant `swift`"),
             ("[backend]\nurl = \"embedded\"\n[terminal]\ninstitution_code = \"SHORT\"\n", "terminal.institution_code"),
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = 0\n", "terminal.max_amount"),
             ("[backend]\nurl = \"embedded\"\ntimeout_ms = 0\n", "backend.timeout_ms"),

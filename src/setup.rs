@@ -48,9 +48,8 @@ pub fn trusted_keys(config: &Config) -> Result<TrustedKeys, SetupError> {
         keys.add(crate::sandbox::DEV_KEY_ID, crate::sandbox::dev_signing_key().verifying_key());
     }
     for entry in &config.scan.trusted_keys {
-        let one = TrustedKeys::from_base64(entry.id, &entry.public_key)
+        keys.add_base64(entry.id, &entry.public_key)
             .map_err(|e| SetupError::Backend(format!("scan.trusted_keys id {}: {e}", entry.id)))?;
-        keys.merge(one);
     }
     Ok(keys)
 }

@@ -72,6 +72,17 @@ pub enum Protocol {
     Payrequest,
 }
 
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "openbanking" => Ok(Protocol::Openbanking),
+            "payrequest" => Ok(Protocol::Payrequest),
+            other => Err(format!("unknown protocol {other:?}: use \"openbanking\" or \"payrequest\"")),
+        }
+    }
+}
+
 impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -261,11 +272,11 @@ mod tests {
     }
 
     #[test]
-    fn submitted_cannot_be_cancelled_or_requeued() {
+    fn submitted_cannot_be_cancelled_or_resubmitted() {
         let mut s = sale();
         s.advance(Status::Submitted, 1, "sent").unwrap();
         assert!(s.advance(Status::Cancelled, 2, "x").is_err());
-        assert!(s.advance(Status::Queued, 2, "x").is_err());
         assert!(s.advance(Status::Submitted, 2, "x").is_err());
+        assert!(s.advance(Status::Created, 2, "x").is_err());
     }
 }

@@ -138,8 +138,8 @@ impl TrustedKeys {
         self.keys.insert(key_id, key);
     }
 
-    /// A key set holding one key given as standard Base64 of its 32 bytes (config-file form).
-    pub fn from_base64(key_id: u8, b64: &str) -> Result<Self, KeyError> {
+    /// Trust a key given as standard Base64 of its 32 bytes (the config-file form).
+    pub fn add_base64(&mut self, key_id: u8, b64: &str) -> Result<(), KeyError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .map_err(|_| KeyError::NotBase64 { key_id })?;
@@ -151,9 +151,8 @@ impl TrustedKeys {
                 len: bytes.len(),
             })?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::NotAKey { key_id })?;
-        let mut keys = Self::new();
-        keys.add(key_id, key);
-        Ok(keys)
+        self.add(key_id, key);
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -686,15 +685,16 @@ mod tests {
     fn trusted_key_from_base64() {
         let b64 =
             base64::engine::general_purpose::STANDARD.encode(issuer().verifying_key().as_bytes());
-        let keys = TrustedKeys::from_base64(3, &b64).unwrap();
+        let mut keys = TrustedKeys::new();
+        keys.add_base64(3, &b64).unwrap();
         assert!(!keys.is_empty());
         assert!(parse(&encode(&fintech_code()), &keys, NOW).is_ok());
         assert_eq!(
-            TrustedKeys::from_base64(1, "not base64!").unwrap_err(),
+            TrustedKeys::new().add_base64(1, "not base64!").unwrap_err(),
             KeyError::NotBase64 { key_id: 1 }
         );
         assert_eq!(
-            TrustedKeys::from_base64(1, "AAAA").unwrap_err(),
+            TrustedKeys::new().add_base64(1, "AAAA").unwrap_err(),
             KeyError::WrongLength { key_id: 1, len: 3 }
         );
         assert!(TrustedKeys::new().is_empty());
