@@ -2,3 +2,5 @@
 
 pub mod protocol;
 pub mod sale;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
