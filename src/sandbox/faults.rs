@@ -22,6 +22,8 @@ pub enum FaultOn {
     PayStatus,
     /// `POST /oauth/2.0/token`
     Token,
+    /// `POST /v2.0/transfer/deposit/fin_num` (refunds)
+    Deposit,
 }
 
 /// What to do to the request. JSON: `{"on":"withdraw","kind":"drop","commit":true}` — `on` is

@@ -58,7 +58,11 @@
 //!
 //! Open banking (`crate::protocol::openbanking`): `POST /oauth/2.0/token`,
 //! `POST /v2.0/transfer/withdraw/fin_num`, `POST /v2.0/transfer/result`,
-//! `GET /v2.0/account/balance/fin_num`. payRequest (`crate::protocol::payrequest`):
+//! `GET /v2.0/account/balance/fin_num`, and `POST /v2.0/transfer/deposit/fin_num` (refunds;
+//! docs §5.4 fields, read leniently since `crate::protocol` has no type for it: each
+//! `req_list` item credits the customer of its `fintech_use_num`, de-duplicated on its
+//! `bank_tran_id` in the same id space as withdrawals, so `transfer/result` finds it too).
+//! payRequest (`crate::protocol::payrequest`):
 //! `POST /api/payRequest` (header `X-Request-Id`), `GET /api/payRequest/{request_id}`.
 //!
 //! Control: `GET /_sandbox/ledger` → `{"entries":[{"seq":1,"protocol":"openbanking",
@@ -70,13 +74,14 @@
 //! Ledger `result` values: `A0000/000`, `A0002/453`, any A-/O-code (`A0004`, `A0304`, `A0316`,
 //! `A0319`, `A0111`, `A0112`, `A0326`, `O0002`), payRequest `APPROVED` or its error code,
 //! `dropped-before-commit`, `fault:<label> (not committed)`, `fault:<label> (committed)`,
-//! `fault:<label> (<real result>, not committed)`.
+//! `fault:<label> (<real result>, not committed)`. Deposit (refund) entries carry the same
+//! results prefixed `deposit:` (their `committed` means money went back to the customer).
 //!
 //! # Faults
 //!
 //! `POST /_sandbox/faults` with `{"faults":[…]}` appends to a FIFO; each request on an endpoint
 //! consumes the first pending fault whose `on` matches. `on` ∈ `withdraw` (default), `result`,
-//! `pay`, `pay_status`, `token`. Kinds:
+//! `pay`, `pay_status`, `token`, `deposit`. Kinds:
 //!
 //! ```json
 //! {"on":"withdraw","kind":"delay","ms":3000}

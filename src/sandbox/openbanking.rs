@@ -760,3 +760,215 @@ pub(crate) async fn balance(
     }
     (StatusCode::OK, Json(resp)).into_response()
 }
+
+// ---------------------------------------------------------------- deposit (refunds)
+
+/// `POST /v2.0/transfer/deposit/fin_num` (docs §5.4), what the terminal's refunds use.
+/// `crate::protocol` has no type for it yet, so the body is read as JSON by field name.
+pub(crate) const DEPOSIT_PATH: &str = "/v2.0/transfer/deposit/fin_num";
+
+pub(crate) async fn deposit(
+    AxState(app): AxState<Arc<App>>,
+    Extension(kill): Extension<KillSwitch>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = app.take_fault(FaultOn::Deposit);
+    let label = fault.as_ref().map(FaultKind::label);
+    let normal = if fault.as_ref().is_none_or(FaultKind::processes) {
+        Some(app.with_state(|st| process_deposit(st, &headers, &body, label.as_deref())))
+    } else {
+        app.with_state(|st| {
+            let result = match fault.as_ref() {
+                Some(FaultKind::Drop { .. }) => "deposit:dropped-before-commit".to_string(),
+                Some(f) => format!("deposit:fault:{} (not committed)", f.label()),
+                None => String::new(),
+            };
+            for (id, fin, amount) in deposit_items(&body) {
+                st.record(LedgerEntry {
+                    seq: 0,
+                    protocol: "openbanking".into(),
+                    bank_tran_id: id,
+                    amount,
+                    fintech_use_num: (!fin.is_empty()).then_some(fin),
+                    customer: None,
+                    result: result.clone(),
+                    committed: false,
+                    at: String::new(),
+                });
+            }
+        });
+        None
+    };
+    deliver(
+        fault.as_ref(),
+        &kill,
+        || to_response(normal),
+        || {
+            let (code, msg, status) = reply_fields(fault.as_ref());
+            let now = kst_now();
+            let body = serde_json::json!({
+                "api_tran_id": api_tran_id(), "api_tran_dtm": api_tran_dtm(&now),
+                "rsp_code": code, "rsp_message": msg, "res_cnt": "0", "res_list": [],
+            });
+            (status.unwrap_or(StatusCode::OK), Json(body)).into_response()
+        },
+    )
+    .await
+}
+
+/// `(bank_tran_id, fintech_use_num, amount)` of each `req_list` item, leniently.
+fn deposit_items(body: &[u8]) -> Vec<(String, String, u64)> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v.get("req_list")
+        .and_then(|l| l.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    let s = |k: &str| i.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+                    (
+                        s("bank_tran_id").to_string(),
+                        s("fintech_use_num").to_string(),
+                        s("tran_amt").parse().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn process_deposit(
+    st: &mut State,
+    headers: &HeaderMap,
+    body: &[u8],
+    fault: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let now = kst_now();
+    let date = now.format("%Y%m%d").to_string();
+    let head = |code: &str, msg: &str| {
+        serde_json::json!({
+            "api_tran_id": api_tran_id(), "api_tran_dtm": api_tran_dtm(&now),
+            "rsp_code": code, "rsp_message": msg, "res_cnt": "0", "res_list": [],
+        })
+    };
+    let Some(institution) = institution_of(st, headers).map(str::to_string) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            head(
+                "O0002",
+                "Access Token 거부 (missing or unknown bearer token)",
+            ),
+        );
+    };
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let items = deposit_items(body);
+    if parsed.as_ref().and_then(|v| v.get("req_list")).is_none() || items.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            head("A0004", "요청전문 포맷 에러: req_list required"),
+        );
+    }
+    let tran_nos: Vec<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("req_list"))
+        .and_then(|l| l.as_array())
+        .map(|l| {
+            l.iter()
+                .map(|i| {
+                    i.get("tran_no")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let well_formed = items.iter().all(|(id, _, amount)| {
+        id.len() == 20
+            && id.starts_with(&format!("{institution}U"))
+            && id
+                .get(11..)
+                .is_some_and(|s| s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && *amount > 0
+    });
+    if !well_formed {
+        return (
+            StatusCode::OK,
+            head("A0004", "요청전문 포맷 에러: bank_tran_id or tran_amt"),
+        );
+    }
+    let mut res_list = Vec::new();
+    let mut failed: Vec<&str> = Vec::new();
+    for (n, (id, fin, amount)) in items.iter().enumerate() {
+        let idx = st.customer_idx(|c| c.fintech_use_num.as_deref() == Some(fin.as_str()));
+        let (code, rsp, committed) = if st.transfers.contains_key(id) {
+            ("", "A0326", false)
+        } else if let Some(i) = idx {
+            st.customers[i].balance = st.customers[i].balance.saturating_add(*amount);
+            ("000", "A0000", true)
+        } else {
+            ("", "A0304", false)
+        };
+        if rsp != "A0326" {
+            st.transfers.insert(
+                id.clone(),
+                Transfer {
+                    amount: *amount,
+                    customer: idx.map(|i| st.customers[i].name.clone()),
+                    fintech_use_num: fin.clone(),
+                    bank_tran_date: date.clone(),
+                    state: if committed {
+                        TransferState::Committed
+                    } else {
+                        TransferState::Refused {
+                            rsp_code: rsp.into(),
+                        }
+                    },
+                },
+            );
+        }
+        if !committed {
+            failed.push(rsp);
+        }
+        let base = if committed { "A0000/000" } else { rsp };
+        st.record(LedgerEntry {
+            seq: 0,
+            protocol: "openbanking".into(),
+            bank_tran_id: id.clone(),
+            amount: *amount,
+            fintech_use_num: (!fin.is_empty()).then(|| fin.clone()),
+            customer: idx.map(|i| st.customers[i].name.clone()),
+            result: format!(
+                "deposit:{}",
+                ledger_result(base, "A0000/000", committed, fault)
+            ),
+            committed,
+            at: String::new(),
+        });
+        let c = idx.map(|i| &st.customers[i]);
+        res_list.push(serde_json::json!({
+            "tran_no": tran_nos.get(n).cloned().unwrap_or_else(|| (n + 1).to_string()),
+            "bank_tran_id": id, "bank_tran_date": date, "bank_code_tran": BANK_CODE,
+            "bank_rsp_code": code,
+            "bank_rsp_message": if committed { String::new() } else { format!("{rsp} refused") },
+            "fintech_use_num": fin,
+            "bank_code_std": c.map(|c| c.bank_code_std.clone()).unwrap_or_default(),
+            "bank_name": c.map(|c| c.bank_name.clone()).unwrap_or_default(),
+            "account_num_masked": c.map(|c| c.masked_account()).unwrap_or_default(),
+            "account_holder_name": c.map(|c| c.name.clone()).unwrap_or_default(),
+            "tran_amt": if committed { amount.to_string() } else { String::new() },
+        }));
+    }
+    let rsp_code = match (failed.len(), items.len()) {
+        (0, _) => "A0000",
+        (1, 1) => failed[0],
+        _ => "A0009",
+    };
+    let mut body = head(rsp_code, if rsp_code == "A0000" { "" } else { "refused" });
+    body["wd_bank_code_std"] = BANK_CODE.into();
+    body["wd_bank_name"] = "오픈은행".into();
+    body["res_cnt"] = res_list.len().to_string().into();
+    body["res_list"] = res_list.into();
+    (StatusCode::OK, body)
+}

@@ -123,6 +123,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route(WITHDRAW_PATH, post(openbanking::withdraw))
         .route(RESULT_PATH, post(openbanking::result))
         .route(BALANCE_PATH, get(openbanking::balance))
+        .route(openbanking::DEPOSIT_PATH, post(openbanking::deposit))
         .route(PAY_PATH, post(payrequest::pay))
         .route("/api/payRequest/{request_id}", get(payrequest::status))
         .route("/_sandbox/ledger", get(control::ledger))

@@ -810,3 +810,80 @@ fn dev_key_and_seeds() {
             .expect("fault");
     assert_eq!(fault.on, FaultOn::Withdraw);
 }
+
+#[tokio::test]
+async fn deposit_refunds() {
+    let t = T::new().await;
+    assert_eq!(
+        t.withdraw(&id(1), ALICE_FIN, 5000).await.1.rsp_code,
+        "A0000"
+    );
+    let refund = |bid: String, fin: &str| {
+        json!({"cntr_account_type":"N","cntr_account_num":"100000000001","wd_pass_phrase":"NONE",
+               "wd_print_content":"refund","name_check_option":"off","tran_dtime":"20260101120000",
+               "req_cnt":"1","req_list":[{"tran_no":"1","bank_tran_id":bid,"fintech_use_num":fin,
+               "print_content":"refund","tran_amt":"5000","req_client_name":"shop",
+               "req_client_num":"M1","transfer_purpose":"TR"}]})
+    };
+    let post = |b: Value| {
+        t.http
+            .post(t.url("/v2.0/transfer/deposit/fin_num"))
+            .bearer_auth(&t.token)
+            .json(&b)
+            .send()
+    };
+    let v: Value = post(refund(id(2), ALICE_FIN))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["rsp_code"], "A0000");
+    assert_eq!(v["res_list"][0]["bank_rsp_code"], "000");
+    assert_eq!(t.balance("alice").await, 5_000_000);
+    // Same id again: refused, no second credit; the result query knows the first.
+    let v: Value = post(refund(id(2), ALICE_FIN))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["rsp_code"], "A0326");
+    assert_eq!(t.balance("alice").await, 5_000_000);
+    assert_eq!(t.result(&[&id(2)]).await.res_list[0].bank_rsp_code, "000");
+    let v: Value = post(refund(id(3), "199100000000000000000999"))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["rsp_code"], "A0304");
+    // Faults apply to deposits too.
+    t.fault(json!({"on": "deposit", "kind": "http500", "commit": true}))
+        .await;
+    let r = post(refund(id(4), BOB_FIN)).await.expect("send");
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(t.balance("bob").await, 15_000);
+    let l = t.ledger().await;
+    let results: Vec<&str> = l.iter().map(|e| e.result.as_str()).collect();
+    assert_eq!(
+        results,
+        [
+            "A0000/000",
+            "deposit:A0000/000",
+            "deposit:A0326",
+            "deposit:A0304",
+            "deposit:fault:http500 (committed)"
+        ]
+    );
+    let r = t
+        .http
+        .post(t.url("/v2.0/transfer/deposit/fin_num"))
+        .bearer_auth(&t.token)
+        .body("x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    t.sb.shutdown().await;
+}
