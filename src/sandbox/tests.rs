@@ -887,3 +887,30 @@ async fn deposit_refunds() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     t.sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn faults_on_token_and_pay_status() {
+    let t = T::new().await;
+    t.fault(json!({"on": "token", "kind": "reply", "rsp_code": "O0003"}))
+        .await;
+    let r = t
+        .http
+        .post(t.url(TOKEN_PATH))
+        .form(&[
+            ("client_id", DEMO_CLIENT_ID),
+            ("client_secret", DEMO_CLIENT_SECRET),
+            ("scope", "oob"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let b: TokenResponse = r.json().await.expect("json");
+    assert_eq!(b.rsp_code.as_deref(), Some("O0003"));
+    assert_eq!(t.get_token().await.len(), 64);
+    t.fault(json!({"on": "pay_status", "kind": "drop"})).await;
+    assert!(t.http.get(t.url("/api/payRequest/X")).send().await.is_err());
+    assert_eq!(t.pay_status("X").await.status, "not_found");
+    t.sb.shutdown().await;
+}
