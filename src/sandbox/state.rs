@@ -1,0 +1,419 @@
+//! The sandbox's bank: customers (seeded or from the accounts file), balances, issued tokens,
+//! the transfer/payment records used for de-duplication and status queries, the ledger, and
+//! their persistence to `data_dir`.
+//!
+//! Persistence is a whole-state JSON snapshot written to a temp file, fsynced, then renamed
+//! over `sandbox-state.json` (and the directory fsynced). Why not sled: the state is small
+//! (a demo bank), the write must be atomic across balances + ledger + de-dup records (one
+//! rename is), the file is human-readable for someone debugging a demo, and sled holds an
+//! exclusive lock that would make "restart the sandbox in the same test process" awkward.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::SandboxError;
+
+const SNAPSHOT_FILE: &str = "sandbox-state.json";
+const SNAPSHOT_VERSION: u32 = 1;
+
+pub(crate) const DEFAULT_PER_TX_LIMIT: u64 = 2_000_000;
+pub(crate) const DEFAULT_DAILY_LIMIT: u64 = 5_000_000;
+
+/// Korea Standard Time: the bank's business dates and the payRequest timestamps are KST.
+pub(crate) fn kst_now() -> DateTime<FixedOffset> {
+    // 9 h is always a valid offset; the fallback only exists so that no code path can panic.
+    let kst = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| Utc.fix());
+    Utc::now().with_timezone(&kst)
+}
+
+/// A card backing a payRequest customer (seed: 카드타입코드 1 credit, 2 check).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardConfig {
+    pub number: String,
+    #[serde(rename = "type")]
+    pub kind: CardKind,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Credit limit in won (credit cards only).
+    #[serde(default)]
+    pub limit: u64,
+    /// Day of month (1–31) the credit card bill is paid from the linked account; on that day
+    /// the linked account's balance is checked too (seed rule).
+    #[serde(default)]
+    pub billing_day: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CardKind {
+    Credit,
+    Check,
+}
+
+/// One customer, as written in the accounts file and as kept in the state (balances change).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConfig {
+    pub name: String,
+    /// Won in the (linked) bank account.
+    #[serde(default)]
+    pub balance: u64,
+    // --- open banking ---
+    #[serde(default)]
+    pub fintech_use_num: Option<String>,
+    /// PAN carried in tag 5A of an EMVCo consumer-presented QR that resolves to this customer.
+    #[serde(default)]
+    pub emv_pan: Option<String>,
+    #[serde(default = "default_bank_code")]
+    pub bank_code_std: String,
+    #[serde(default = "default_bank_name")]
+    pub bank_name: String,
+    /// Account number, only shown masked.
+    #[serde(default)]
+    pub account_num: String,
+    /// `yyyy-MM-dd` (KST), last valid day; absent = never expires. Past → A0319.
+    #[serde(default)]
+    pub withdraw_consent_until: Option<String>,
+    /// `yyyy-MM-dd` (KST), last valid day; absent = never expires. Past → A0316.
+    #[serde(default)]
+    pub third_party_consent_until: Option<String>,
+    #[serde(default)]
+    pub per_tx_limit: Option<u64>,
+    #[serde(default)]
+    pub daily_limit: Option<u64>,
+    // --- payRequest ---
+    #[serde(default)]
+    pub identity_number: Option<String>,
+    #[serde(default)]
+    pub org_code: Option<String>,
+    /// The plain account, or the account linked to `card`.
+    #[serde(default)]
+    pub account_number: Option<String>,
+    #[serde(default)]
+    pub card: Option<CardConfig>,
+    /// Credit already used on the card (won).
+    #[serde(default)]
+    pub credit_used: u64,
+}
+
+fn default_bank_code() -> String {
+    "097".into()
+}
+fn default_bank_name() -> String {
+    "오픈은행".into()
+}
+
+impl CustomerConfig {
+    pub(crate) fn per_tx_limit(&self) -> u64 {
+        self.per_tx_limit.unwrap_or(DEFAULT_PER_TX_LIMIT)
+    }
+    pub(crate) fn daily_limit(&self) -> u64 {
+        self.daily_limit.unwrap_or(DEFAULT_DAILY_LIMIT)
+    }
+    pub(crate) fn kind(&self) -> String {
+        match (&self.fintech_use_num, &self.card, &self.identity_number) {
+            (Some(_), _, _) => "openbanking".into(),
+            (None, Some(c), _) if !c.active => "payrequest-inactive-card".into(),
+            (None, Some(c), _) if c.kind == CardKind::Credit => "payrequest-credit".into(),
+            (None, Some(_), _) => "payrequest-check".into(),
+            (None, None, Some(_)) => "payrequest-account".into(),
+            _ => "none".into(),
+        }
+    }
+    pub(crate) fn masked_account(&self) -> String {
+        mask(&self.account_num)
+    }
+}
+
+/// `1234567890` → `123456***0`-ish: keep the ends, hide the middle, as the real API does.
+pub(crate) fn mask(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i + 4 >= chars.len() && i + 1 != chars.len() {
+                '*'
+            } else {
+                *c
+            }
+        })
+        .collect()
+}
+
+/// True when a `yyyy-MM-dd` "valid until" date lies before `today`. An unparsable date counts
+/// as expired: a broken accounts file should fail loudly in the demo, not pay silently.
+pub(crate) fn expired(until: &Option<String>, today: NaiveDate) -> bool {
+    match until {
+        None => false,
+        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => d < today,
+            Err(_) => true,
+        },
+    }
+}
+
+/// The accounts file: `[[customers]]` tables of [`CustomerConfig`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountsFile {
+    #[serde(default)]
+    customers: Vec<CustomerConfig>,
+}
+
+pub(crate) fn load_accounts_file(path: &Path) -> Result<Vec<CustomerConfig>, SandboxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SandboxError::Accounts(format!("{}: {e}", path.display())))?;
+    let file: AccountsFile = toml::from_str(&text)
+        .map_err(|e| SandboxError::Accounts(format!("{}: {e}", path.display())))?;
+    let mut seen = std::collections::HashSet::new();
+    for c in &file.customers {
+        if !seen.insert(c.name.clone()) {
+            return Err(SandboxError::Accounts(format!(
+                "{}: customer {:?} appears twice",
+                path.display(),
+                c.name
+            )));
+        }
+    }
+    Ok(file.customers)
+}
+
+// Seeded identifiers (fixed; the README copies them).
+pub(crate) const ALICE_FIN: &str = "199100000000000000000001";
+pub(crate) const BOB_FIN: &str = "199100000000000000000002";
+pub(crate) const CAROL_FIN: &str = "199100000000000000000003";
+pub(crate) const DAVE_FIN: &str = "199100000000000000000004";
+pub(crate) const ALICE_PAN: &str = "1234567890123458";
+pub(crate) const PAY_ORG_CODE: &str = "HANAPAY001";
+pub(crate) const ERIN_CI: &str = "800101200000005";
+pub(crate) const ERIN_ACCOUNT: &str = "11122233344405";
+pub(crate) const ERIN_CARD: &str = "9410000000000005";
+pub(crate) const FRANK_CI: &str = "800101100000006";
+pub(crate) const FRANK_ACCOUNT: &str = "11122233344406";
+pub(crate) const FRANK_CARD: &str = "9420000000000006";
+pub(crate) const GRACE_CI: &str = "800101200000007";
+pub(crate) const GRACE_ACCOUNT: &str = "11122233344407";
+pub(crate) const HEIDI_CI: &str = "800101200000008";
+pub(crate) const HEIDI_ACCOUNT: &str = "11122233344408";
+pub(crate) const HEIDI_CARD: &str = "9410000000000008";
+
+fn ob(name: &str, fin: &str, balance: u64, acct: &str) -> CustomerConfig {
+    CustomerConfig {
+        name: name.into(),
+        balance,
+        fintech_use_num: Some(fin.into()),
+        emv_pan: None,
+        bank_code_std: default_bank_code(),
+        bank_name: default_bank_name(),
+        account_num: acct.into(),
+        withdraw_consent_until: None,
+        third_party_consent_until: None,
+        per_tx_limit: None,
+        daily_limit: None,
+        identity_number: None,
+        org_code: None,
+        account_number: None,
+        card: None,
+        credit_used: 0,
+    }
+}
+
+fn pr(name: &str, ci: &str, acct: &str, balance: u64, card: Option<CardConfig>) -> CustomerConfig {
+    CustomerConfig {
+        identity_number: Some(ci.into()),
+        org_code: Some(PAY_ORG_CODE.into()),
+        account_number: Some(acct.into()),
+        card,
+        fintech_use_num: None,
+        ..ob(name, "", balance, acct)
+    }
+}
+
+/// The default customers (see the module doc). Erin's billing day is "tomorrow's day of
+/// month", so it is never today unless an accounts file says otherwise.
+pub(crate) fn seed_customers() -> Vec<CustomerConfig> {
+    let today = kst_now().date_naive();
+    let not_today = today.succ_opt().map(|d| d.day()).unwrap_or(1);
+    let mut alice = ob("alice", ALICE_FIN, 5_000_000, "1002003000401");
+    alice.emv_pan = Some(ALICE_PAN.into());
+    let bob = ob("bob", BOB_FIN, 10_000, "1002003000402");
+    let mut carol = ob("carol", CAROL_FIN, 1_000_000, "1002003000403");
+    carol.withdraw_consent_until = Some("2024-01-31".into());
+    let mut dave = ob("dave", DAVE_FIN, 1_000_000, "1002003000404");
+    dave.third_party_consent_until = Some("2024-01-31".into());
+    let erin = pr(
+        "erin",
+        ERIN_CI,
+        ERIN_ACCOUNT,
+        1_000_000,
+        Some(CardConfig {
+            number: ERIN_CARD.into(),
+            kind: CardKind::Credit,
+            active: true,
+            limit: 300_000,
+            billing_day: Some(not_today),
+        }),
+    );
+    let frank = pr(
+        "frank",
+        FRANK_CI,
+        FRANK_ACCOUNT,
+        50_000,
+        Some(CardConfig {
+            number: FRANK_CARD.into(),
+            kind: CardKind::Check,
+            active: true,
+            limit: 0,
+            billing_day: None,
+        }),
+    );
+    let grace = pr("grace", GRACE_CI, GRACE_ACCOUNT, 100_000, None);
+    let heidi = pr(
+        "heidi",
+        HEIDI_CI,
+        HEIDI_ACCOUNT,
+        1_000_000,
+        Some(CardConfig {
+            number: HEIDI_CARD.into(),
+            kind: CardKind::Credit,
+            active: false,
+            limit: 300_000,
+            billing_day: None,
+        }),
+    );
+    vec![alice, bob, carol, dave, erin, frank, grace, heidi]
+}
+
+/// What became of an open-banking withdrawal the bank side received.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum TransferState {
+    /// Money moved; `transfer/result` says 000.
+    Committed,
+    /// The participant bank refused (e.g. 453); `transfer/result` reports that code.
+    BankRefused { bank_rsp_code: String },
+    /// Refused before reaching the bank (A-code); `transfer/result` says A0310.
+    Refused { rsp_code: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Transfer {
+    pub amount: u64,
+    pub customer: Option<String>,
+    pub fintech_use_num: String,
+    pub bank_tran_date: String,
+    pub state: TransferState,
+}
+
+/// What became of a payRequest (keyed by `X-Request-Id`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PayRecord {
+    pub approved: bool,
+    pub code: String,
+    pub message: String,
+    pub payment: Option<crate::protocol::payrequest::PayResponse>,
+}
+
+/// One line of `GET /_sandbox/ledger`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    /// `openbanking` or `payrequest`.
+    pub protocol: String,
+    pub bank_tran_id: String,
+    pub amount: u64,
+    pub fintech_use_num: Option<String>,
+    pub customer: Option<String>,
+    pub result: String,
+    /// True iff money moved (balance debited or credit used).
+    pub committed: bool,
+    /// RFC 3339, KST.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    #[serde(default)]
+    pub version: u32,
+    pub customers: Vec<CustomerConfig>,
+    /// access token → institution code (`client_use_code`).
+    #[serde(default)]
+    pub tokens: BTreeMap<String, String>,
+    #[serde(default)]
+    pub transfers: BTreeMap<String, Transfer>,
+    #[serde(default)]
+    pub pays: BTreeMap<String, PayRecord>,
+    /// `customer|yyyyMMdd` → won withdrawn that KST day (for the daily limit).
+    #[serde(default)]
+    pub daily_used: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub ledger: Vec<LedgerEntry>,
+}
+
+impl State {
+    pub(crate) fn new(customers: Vec<CustomerConfig>) -> Self {
+        State {
+            version: SNAPSHOT_VERSION,
+            customers,
+            ..State::default()
+        }
+    }
+
+    pub(crate) fn record(&mut self, mut e: LedgerEntry) {
+        e.seq = self.ledger.last().map(|l| l.seq + 1).unwrap_or(1);
+        e.at = kst_now().to_rfc3339();
+        self.ledger.push(e);
+    }
+
+    pub(crate) fn customer_idx(&self, pred: impl Fn(&CustomerConfig) -> bool) -> Option<usize> {
+        self.customers.iter().position(pred)
+    }
+}
+
+pub(crate) fn snapshot_path(dir: &Path) -> PathBuf {
+    dir.join(SNAPSHOT_FILE)
+}
+
+/// Loads the snapshot if there is one. A corrupt snapshot is an error, not a silent reset:
+/// losing the ledger would hide exactly the double-charge bugs the sandbox exists to expose.
+pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<State>, SandboxError> {
+    let path = snapshot_path(dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SandboxError::Snapshot(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SandboxError::Snapshot(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// temp file → fsync → rename → fsync dir: after a crash the snapshot is the old or the new
+/// one, never half of each.
+pub(crate) fn save_snapshot(dir: &Path, state: &State) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, snapshot_path(dir))?;
+    // Directory fsync makes the rename itself durable (Linux); ignore where unsupported.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
