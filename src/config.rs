@@ -13,14 +13,21 @@ pub const EMBEDDED: &str = "embedded";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config value {field} = {value:?} is wrong: {why}")]
-    Invalid { field: &'static str, value: String, why: String },
+    Invalid {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub terminal: TerminalSection,
@@ -120,13 +127,11 @@ impl Default for BackendSection {
 
 impl Default for ScanSection {
     fn default() -> Self {
-        ScanSection { accept_static: true, trust_sandbox_key: false, trusted_keys: Vec::new() }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { terminal: TerminalSection::default(), backend: BackendSection::default(), scan: ScanSection::default() }
+        ScanSection {
+            accept_static: true,
+            trust_sandbox_key: false,
+            trusted_keys: Vec::new(),
+        }
     }
 }
 
@@ -142,9 +147,14 @@ impl Config {
     /// Reads and validates a config file. Fields left out take the defaults above, except
     /// `backend.url`, which a file must give.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -153,44 +163,100 @@ impl Config {
         let t = &self.terminal;
         let b = &self.backend;
         let invalid = |field: &'static str, value: &str, why: &str| {
-            Err(ConfigError::Invalid { field, value: value.to_string(), why: why.to_string() })
+            Err(ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                why: why.to_string(),
+            })
         };
-        if t.institution_code.len() != 10 || !t.institution_code.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return invalid("terminal.institution_code", &t.institution_code, "must be 10 letters or digits");
+        if t.institution_code.len() != 10
+            || !t
+                .institution_code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        {
+            return invalid(
+                "terminal.institution_code",
+                &t.institution_code,
+                "must be 10 letters or digits",
+            );
         }
-        if t.terminal_prefix.len() != 2 || !t.terminal_prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return invalid("terminal.terminal_prefix", &t.terminal_prefix, "must be 2 letters or digits");
+        if t.terminal_prefix.len() != 2
+            || !t.terminal_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return invalid(
+                "terminal.terminal_prefix",
+                &t.terminal_prefix,
+                "must be 2 letters or digits",
+            );
         }
         if t.max_amount == 0 || t.max_amount > 999_999_999_999 {
-            return invalid("terminal.max_amount", &t.max_amount.to_string(), "must be 1 ..= 999,999,999,999 won");
+            return invalid(
+                "terminal.max_amount",
+                &t.max_amount.to_string(),
+                "must be 1 ..= 999,999,999,999 won",
+            );
         }
         if t.merchant_name.trim().is_empty() {
-            return invalid("terminal.merchant_name", &t.merchant_name, "must not be empty");
+            return invalid(
+                "terminal.merchant_name",
+                &t.merchant_name,
+                "must not be empty",
+            );
         }
         if b.url.is_empty() {
-            return invalid("backend.url", &b.url, "is required: the backend's base URL, or \"embedded\"");
+            return invalid(
+                "backend.url",
+                &b.url,
+                "is required: the backend's base URL, or \"embedded\"",
+            );
         }
         if b.url != EMBEDDED {
             match reqwest::Url::parse(&b.url) {
                 Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => return invalid("backend.url", &b.url, "must be an http(s):// URL or \"embedded\""),
+                _ => {
+                    return invalid(
+                        "backend.url",
+                        &b.url,
+                        "must be an http(s):// URL or \"embedded\"",
+                    )
+                }
             }
         }
         if b.client_id.is_empty() {
             return invalid("backend.client_id", "", "must not be empty");
         }
         if !matches!(b.cntr_account_type.as_str(), "N" | "C") {
-            return invalid("backend.cntr_account_type", &b.cntr_account_type, "must be \"N\" (bank account) or \"C\" (ledger account)");
+            return invalid(
+                "backend.cntr_account_type",
+                &b.cntr_account_type,
+                "must be \"N\" (bank account) or \"C\" (ledger account)",
+            );
         }
         if b.timeout_ms == 0 || b.connect_timeout_ms == 0 {
-            return invalid("backend.timeout_ms", &b.timeout_ms.to_string(), "timeouts must be above 0 ms");
+            return invalid(
+                "backend.timeout_ms",
+                &b.timeout_ms.to_string(),
+                "timeouts must be above 0 ms",
+            );
         }
         if b.connect_timeout_ms > b.timeout_ms {
-            return invalid("backend.connect_timeout_ms", &b.connect_timeout_ms.to_string(), "must not exceed backend.timeout_ms");
+            return invalid(
+                "backend.connect_timeout_ms",
+                &b.connect_timeout_ms.to_string(),
+                "must not exceed backend.timeout_ms",
+            );
         }
         for key in &self.scan.trusted_keys {
-            if crate::scan::TrustedKeys::new().add_base64(key.id, &key.public_key).is_err() {
-                return invalid("scan.trusted_keys.public_key", &key.public_key, "must be a 32-byte Ed25519 key in Base64");
+            if crate::scan::TrustedKeys::new()
+                .add_base64(key.id, &key.public_key)
+                .is_err()
+            {
+                return invalid(
+                    "scan.trusted_keys.public_key",
+                    &key.public_key,
+                    "must be a 32-byte Ed25519 key in Base64",
+                );
             }
         }
         Ok(())
@@ -244,7 +310,9 @@ mod tests {
     fn a_file_needs_a_url_and_does_not_trust_the_sandbox_key_by_default() {
         let err = load_str("[terminal]\nmax_amount = 5000\n").unwrap_err();
         assert!(err.to_string().contains("backend.url"), "{err}");
-        let c = load_str("[backend]\nurl = \"https://pay.example.com\"\nprotocol = \"payrequest\"\n").unwrap();
+        let c =
+            load_str("[backend]\nurl = \"https://pay.example.com\"\nprotocol = \"payrequest\"\n")
+                .unwrap();
         assert!(!c.scan.trust_sandbox_key);
         assert_eq!(c.backend.protocol, Protocol::Payrequest);
     }
@@ -265,6 +333,15 @@ mod tests {
             let err = load_str(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn the_shipped_installation_config_is_valid_and_strict() {
+        let c = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/qrpos.toml"))
+            .unwrap();
+        assert!(!c.scan.trust_sandbox_key);
+        assert!(!c.scan.accept_static);
+        assert_ne!(c.backend.url, EMBEDDED);
     }
 
     #[test]

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "qrpos", version, about = "QR payment terminal: camera → QR → open-banking withdrawal")]
+#[command(
+    name = "qrpos",
+    version,
+    about = "QR payment terminal: camera → QR → open-banking withdrawal"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -165,22 +169,47 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QRPOS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("QRPOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Pay { amount, qr_image, product, common } => pay(&common, &amount, &qr_image, &product).await,
+        Command::Pay {
+            amount,
+            qr_image,
+            product,
+            common,
+        } => pay(&common, &amount, &qr_image, &product).await,
         Command::Demo { common, amount } => demo(&common, amount).await,
         Command::Resolve { common } => resolve(&common).await,
-        Command::Journal { what: JournalCommand::List { date, common } } => journal_list(&common, date.as_deref()).await,
+        Command::Journal {
+            what: JournalCommand::List { date, common },
+        } => journal_list(&common, date.as_deref()).await,
         Command::Decode { files, json } => decode(&files, json),
-        Command::Qr { what: QrCommand::Issue { user, out, static_code, lifetime, issued_at } } => {
-            qr_issue(&user, out.as_deref(), static_code, lifetime, issued_at)
-        }
+        Command::Qr {
+            what:
+                QrCommand::Issue {
+                    user,
+                    out,
+                    static_code,
+                    lifetime,
+                    issued_at,
+                },
+        } => qr_issue(&user, out.as_deref(), static_code, lifetime, issued_at),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { listen, data, accounts } => {
-            match qrpos::sandbox::run_cli(qrpos::sandbox::SandboxConfig { listen, data_dir: data, accounts_file: accounts }).await {
+        Command::Sandbox {
+            listen,
+            data,
+            accounts,
+        } => {
+            match qrpos::sandbox::run_cli(qrpos::sandbox::SandboxConfig {
+                listen,
+                data_dir: data,
+                accounts_file: accounts,
+            })
+            .await
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
@@ -233,7 +262,10 @@ fn print_sale(sale: &Sale, json: bool) {
         "queued" => "QUEUED",
         _ => "UNKNOWN — confirming",
     };
-    println!("{word}  {}  {}  (sale {}, bank_tran_id {})", sale.amount, sale.product, sale.id, sale.bank_tran_id);
+    println!(
+        "{word}  {}  {}  (sale {}, bank_tran_id {})",
+        sale.amount, sale.product, sale.id, sale.bank_tran_id
+    );
     if let Some(m) = &sale.means {
         println!("  paid with: {}", m.masked());
     }
@@ -263,7 +295,13 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
     code
 }
 
-async fn charge_image(terminal: &qrpos::terminal::Terminal, amount: Won, image: &std::path::Path, product: &str, json: bool) -> ExitCode {
+async fn charge_image(
+    terminal: &qrpos::terminal::Terminal,
+    amount: Won,
+    image: &std::path::Path,
+    product: &str,
+    json: bool,
+) -> ExitCode {
     // Whatever an earlier run left open is settled first (by query), so it is not forgotten.
     if let Err(e) = terminal.resolve_open().await {
         return fail(e);
@@ -275,7 +313,8 @@ async fn charge_image(terminal: &qrpos::terminal::Terminal, amount: Won, image: 
     let texts = match qrpos::scan::decode_file(image) {
         Ok(t) => t,
         Err(e) => {
-            let refusal = qrpos::terminal::Refusal::new("NO_QR", format!("{}: {e}", image.display()));
+            let refusal =
+                qrpos::terminal::Refusal::new("NO_QR", format!("{}: {e}", image.display()));
             return finish(terminal.cancel(sale, &refusal), json);
         }
     };
@@ -289,7 +328,8 @@ async fn charge_image(terminal: &qrpos::terminal::Terminal, amount: Won, image: 
             }
         }
     }
-    let refusal = refusal.unwrap_or_else(|| qrpos::terminal::Refusal::new("NO_QR", "no QR code in the image"));
+    let refusal = refusal
+        .unwrap_or_else(|| qrpos::terminal::Refusal::new("NO_QR", "no QR code in the image"));
     finish(terminal.cancel(sale, &refusal), json)
 }
 
@@ -324,16 +364,33 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
             return fail(e);
         }
         if !common.json {
-            println!("qrpos demo — backend: {}, journal: {}", config.backend.url, config.journal_dir().display());
-            println!("1. the customer (alice) shows a one-time QR: {}", image.display());
-            println!("2. the cashier charges {}; the terminal reads the code and asks the backend:", Won(amount));
+            println!(
+                "qrpos demo — backend: {}, journal: {}",
+                config.backend.url,
+                config.journal_dir().display()
+            );
+            println!(
+                "1. the customer (alice) shows a one-time QR: {}",
+                image.display()
+            );
+            println!(
+                "2. the cashier charges {}; the terminal reads the code and asks the backend:",
+                Won(amount)
+            );
         }
     }
     let running = match qrpos::setup::start(&config).await {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let code = charge_image(&running.terminal, Won(amount), &image, "demo coffee", common.json).await;
+    let code = charge_image(
+        &running.terminal,
+        Won(amount),
+        &image,
+        "demo coffee",
+        common.json,
+    )
+    .await;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     code
@@ -355,7 +412,12 @@ async fn resolve(common: &Common) -> ExitCode {
         Err(e) => return fail(e),
     };
     let result = running.terminal.resolve_open().await;
-    let left = running.terminal.journal().open_sales().map(|v| v.len()).unwrap_or(0);
+    let left = running
+        .terminal
+        .journal()
+        .open_sales()
+        .map(|v| v.len())
+        .unwrap_or(0);
     running.stop().await;
     match result {
         Ok(sales) => {
@@ -385,7 +447,12 @@ async fn journal_list(common: &Common, date: Option<&str>) -> ExitCode {
         Some(d) => journal.sales_on(&d.replace('-', "")),
         None => {
             use qrpos::terminal::Clock;
-            journal.sales_on(&qrpos::terminal::SystemClock.now().format("%Y%m%d").to_string())
+            journal.sales_on(
+                &qrpos::terminal::SystemClock
+                    .now()
+                    .format("%Y%m%d")
+                    .to_string(),
+            )
         }
     };
     match sales {
@@ -411,7 +478,10 @@ fn decode(files: &[PathBuf], json: bool) -> ExitCode {
         };
         all_ok &= error.is_none();
         if json {
-            println!("{}", serde_json::json!({ "file": file.display().to_string(), "texts": texts, "error": error, "ms": (ms * 1000.0).round() / 1000.0 }));
+            println!(
+                "{}",
+                serde_json::json!({ "file": file.display().to_string(), "texts": texts, "error": error, "ms": (ms * 1000.0).round() / 1000.0 })
+            );
         } else {
             match error {
                 None => {
@@ -432,7 +502,13 @@ fn decode(files: &[PathBuf], json: bool) -> ExitCode {
 }
 
 #[cfg(feature = "sandbox")]
-fn qr_issue(user: &str, out: Option<&std::path::Path>, static_code: bool, lifetime: i64, issued_at: Option<i64>) -> ExitCode {
+fn qr_issue(
+    user: &str,
+    out: Option<&std::path::Path>,
+    static_code: bool,
+    lifetime: i64,
+    issued_at: Option<i64>,
+) -> ExitCode {
     let now = issued_at.unwrap_or_else(|| chrono::Utc::now().timestamp());
     let text = match qrpos::sandbox::issue_code(user, now, lifetime, static_code) {
         Ok(t) => t,

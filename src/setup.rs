@@ -45,7 +45,10 @@ pub fn trusted_keys(config: &Config) -> Result<TrustedKeys, SetupError> {
     let mut keys = TrustedKeys::new();
     if config.scan.trust_sandbox_key {
         #[cfg(feature = "sandbox")]
-        keys.add(crate::sandbox::DEV_KEY_ID, crate::sandbox::dev_signing_key().verifying_key());
+        keys.add(
+            crate::sandbox::DEV_KEY_ID,
+            crate::sandbox::dev_signing_key().verifying_key(),
+        );
     }
     for entry in &config.scan.trusted_keys {
         keys.add_base64(entry.id, &entry.public_key)
@@ -109,7 +112,13 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         query_attempts: b.query_attempts,
         query_backoff: Duration::from_millis(b.query_backoff_ms),
     };
-    let terminal = Terminal::new(journal, gateway, trusted_keys(config)?, policy, Arc::new(SystemClock));
+    let terminal = Terminal::new(
+        journal,
+        gateway,
+        trusted_keys(config)?,
+        policy,
+        Arc::new(SystemClock),
+    );
     Ok(Running {
         terminal,
         backend_url: url,

@@ -59,7 +59,10 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal { code, message: message.into() }
+        Refusal {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -76,7 +79,10 @@ impl From<PayloadError> for Refusal {
             PayloadError::MalformedTlv(_) => "QR_MALFORMED_TLV",
             PayloadError::Replayed => "QR_REPLAYED",
         };
-        Refusal { code, message: e.to_string() }
+        Refusal {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -99,8 +105,20 @@ fn tran_dtime(t: &DateTime<FixedOffset>) -> String {
 }
 
 impl Terminal {
-    pub fn new(journal: Journal, gateway: Arc<dyn Gateway>, keys: TrustedKeys, policy: SalePolicy, clock: Arc<dyn Clock>) -> Terminal {
-        Terminal { journal, gateway, keys, policy, clock }
+    pub fn new(
+        journal: Journal,
+        gateway: Arc<dyn Gateway>,
+        keys: TrustedKeys,
+        policy: SalePolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Terminal {
+        Terminal {
+            journal,
+            gateway,
+            keys,
+            policy,
+            clock,
+        }
     }
 
     pub fn journal(&self) -> &Journal {
@@ -118,15 +136,36 @@ impl Terminal {
             return Err(sale::AmountError::Zero.into());
         }
         if amount > self.policy.max_amount {
-            return Err(sale::AmountError::OverMaximum { asked: amount, max: self.policy.max_amount }.into());
+            return Err(sale::AmountError::OverMaximum {
+                asked: amount,
+                max: self.policy.max_amount,
+            }
+            .into());
         }
         let now = self.clock.now();
         let date = business_date(&now);
-        let product = if product.trim().is_empty() { "QR payment" } else { product.trim() };
+        let product = if product.trim().is_empty() {
+            "QR payment"
+        } else {
+            product.trim()
+        };
         let protocol = self.policy.protocol;
-        let sale = self.journal.create_sale(&self.policy.institution_code, &self.policy.terminal_prefix, &date, |id, btid| {
-            Sale::new(id, btid, date.clone(), amount, product.to_string(), protocol, now_ms(&now))
-        })?;
+        let sale = self.journal.create_sale(
+            &self.policy.institution_code,
+            &self.policy.terminal_prefix,
+            &date,
+            |id, btid| {
+                Sale::new(
+                    id,
+                    btid,
+                    date.clone(),
+                    amount,
+                    product.to_string(),
+                    protocol,
+                    now_ms(&now),
+                )
+            },
+        )?;
         tracing::info!(sale = %sale.id, bank_tran_id = %sale.bank_tran_id, amount = %sale.amount, "sale opened");
         Ok(sale)
     }
@@ -152,7 +191,11 @@ impl Terminal {
         if !fits {
             return Err(Refusal::new(
                 "MEANS_UNSUPPORTED",
-                format!("this {} code cannot be paid through the {} backend", payload.kind(), self.policy.protocol.as_str()),
+                format!(
+                    "this {} code cannot be paid through the {} backend",
+                    payload.kind(),
+                    self.policy.protocol.as_str()
+                ),
             ));
         }
         if let Payload::OneTime(code) = &payload {
@@ -168,7 +211,11 @@ impl Terminal {
     /// Gives up on a sale before anything was sent (bad code, cashier cancel, timeout).
     pub fn cancel(&self, mut sale: Sale, refusal: &Refusal) -> Result<Sale, TerminalError> {
         let now = self.clock.now();
-        sale.advance(Status::Cancelled, now_ms(&now), format!("{}: {}", refusal.code, refusal.message))?;
+        sale.advance(
+            Status::Cancelled,
+            now_ms(&now),
+            format!("{}: {}", refusal.code, refusal.message),
+        )?;
         sale.code = Some(refusal.code.to_string());
         sale.message = Some(refusal.message.clone());
         self.journal.save(&sale)?;
@@ -185,10 +232,18 @@ impl Terminal {
         sale.means = Some(payload.means());
         sale.one_time_code = payload.is_one_time();
         sale.tran_dtime = Some(dtime.clone());
-        sale.advance(Status::Submitted, now_ms(&now), format!("sending withdrawal ({})", payload.means().masked()))?;
+        sale.advance(
+            Status::Submitted,
+            now_ms(&now),
+            format!("sending withdrawal ({})", payload.means().masked()),
+        )?;
         // Journaled before the request leaves: a crash from here on is resolved by query.
         if let Payload::OneTime(code) = payload {
-            if self.journal.save_with_nonce(&sale, &code.nonce, code.expires_at)? == NonceUse::Replayed {
+            if self
+                .journal
+                .save_with_nonce(&sale, &code.nonce, code.expires_at)?
+                == NonceUse::Replayed
+            {
                 let fresh = self.journal.get(&sale.id)?;
                 return self.cancel(fresh, &PayloadError::Replayed.into());
             }
@@ -204,7 +259,9 @@ impl Terminal {
         tracing::info!(sale = %sale.id, ?outcome, "withdrawal answered");
         self.settle(&mut sale, outcome, "withdrawal")?;
         if sale.status == Status::Unknown {
-            sale = self.confirm(sale, &withdrawal, self.policy.query_attempts).await?;
+            sale = self
+                .confirm(sale, &withdrawal, self.policy.query_attempts)
+                .await?;
         }
         Ok(sale)
     }
@@ -217,7 +274,10 @@ impl Terminal {
         for mut sale in self.journal.open_sales()? {
             match sale.status {
                 Status::Created => {
-                    let refusal = Refusal::new("ABANDONED", "no code was read before the terminal stopped; nothing was charged");
+                    let refusal = Refusal::new(
+                        "ABANDONED",
+                        "no code was read before the terminal stopped; nothing was charged",
+                    );
                     touched.push(self.cancel(sale, &refusal)?);
                 }
                 Status::Submitted | Status::Unknown | Status::Forwarded => {
@@ -240,35 +300,58 @@ impl Terminal {
             bank_tran_date: sale.bank_tran_date.clone(),
             tran_dtime: sale.tran_dtime.clone().unwrap_or_default(),
             amount: sale.amount,
-            means: sale.means.clone().expect("a sent sale has its payment means journaled"),
+            means: sale
+                .means
+                .clone()
+                .expect("a sent sale has its payment means journaled"),
             product: sale.product.clone(),
         }
     }
 
-    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal) -> Outcome {
+    /// Queries the original withdrawal. `grace`: how long after sending "no such transfer"
+    /// may still mean "in flight".
+    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal, grace: Duration) -> Outcome {
         let now = self.clock.now();
         let answer = self.gateway.query(w, &tran_dtime(&now)).await;
         let sent_at = sale.sent_at_ms().unwrap_or(sale.created_at_ms);
-        let grace = self.policy.grace.as_millis() as i64;
+        let grace = grace.as_millis() as i64;
         match self.policy.protocol {
-            Protocol::Openbanking => sale::classify_transfer_result(&answer, sale.amount, sent_at, now_ms(&self.clock.now()), grace),
-            Protocol::Payrequest => sale::classify_pay_status(&answer, sale.amount, sent_at, now_ms(&self.clock.now()), grace),
+            Protocol::Openbanking => sale::classify_transfer_result(
+                &answer,
+                sale.amount,
+                sent_at,
+                now_ms(&self.clock.now()),
+                grace,
+            ),
+            Protocol::Payrequest => sale::classify_pay_status(
+                &answer,
+                sale.amount,
+                sent_at,
+                now_ms(&self.clock.now()),
+                grace,
+            ),
         }
     }
 
     /// Queries the original withdrawal up to `attempts` times with doubling back-off; the
     /// first query of an on-the-spot confirmation waits one back-off, a resolver query not.
-    async fn confirm(&self, mut sale: Sale, w: &Withdrawal, attempts: u32) -> Result<Sale, TerminalError> {
+    async fn confirm(
+        &self,
+        mut sale: Sale,
+        w: &Withdrawal,
+        attempts: u32,
+    ) -> Result<Sale, TerminalError> {
         let mut backoff = self.policy.query_backoff;
         for attempt in 0..attempts {
             if attempts > 1 {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(8));
             }
-            let outcome = self.query_outcome(&sale, w).await;
+            let outcome = self.query_outcome(&sale, w, self.policy.grace).await;
             tracing::info!(sale = %sale.id, attempt, ?outcome, "result query");
             match outcome {
-                Outcome::Unknown { ref code, .. } if sale.status == Status::Unknown && sale.code.as_deref() == Some(code) => {}
+                Outcome::Unknown { ref code, .. }
+                    if sale.status == Status::Unknown && sale.code.as_deref() == Some(code) => {}
                 other => self.settle(&mut sale, other, "query")?,
             }
             if sale.status.is_final() {
@@ -282,7 +365,9 @@ impl Terminal {
     /// after all, the sale is flagged loudly for the merchant.
     async fn recheck(&self, mut sale: Sale) -> Result<Sale, TerminalError> {
         let w = self.withdrawal(&sale);
-        let outcome = self.query_outcome(&sale, &w).await;
+        // The bank already answered this withdrawal (A0017/311): nothing is in flight, so
+        // "no such transfer" confirms the decline at once.
+        let outcome = self.query_outcome(&sale, &w, Duration::ZERO).await;
         let now = now_ms(&self.clock.now());
         match outcome {
             Outcome::Approved { .. } => {
@@ -299,7 +384,12 @@ impl Terminal {
             // Still unclear: keep it due, the next resolver pass asks again.
             Outcome::Unknown { .. } | Outcome::NotSent { .. } => return Ok(sale),
         }
-        sale.history.push(sale::Transition { at_ms: now, from: sale.status, to: sale.status, note: "re-checked by query".into() });
+        sale.history.push(sale::Transition {
+            at_ms: now,
+            from: sale.status,
+            to: sale.status,
+            note: "re-checked by query".into(),
+        });
         self.journal.save(&sale)?;
         Ok(sale)
     }
@@ -316,7 +406,12 @@ impl Terminal {
                 sale.code = Some("A0000".into());
                 sale.message = Some(format!("approved: {}", sale.amount));
             }
-            Outcome::Declined { code, message, recheck, .. } => {
+            Outcome::Declined {
+                code,
+                message,
+                recheck,
+                ..
+            } => {
                 sale.advance(Status::Declined, now, format!("{code} ({via})"))?;
                 sale.recheck_due = recheck;
                 sale.code = Some(code);
@@ -330,7 +425,11 @@ impl Terminal {
                 ));
             }
             Outcome::NotSent { reason } => {
-                sale.advance(Status::Declined, now, format!("backend unreachable ({via})"))?;
+                sale.advance(
+                    Status::Declined,
+                    now,
+                    format!("backend unreachable ({via})"),
+                )?;
                 sale.code = Some("OFFLINE".into());
                 sale.message = Some(format!("offline — cannot accept this payment: the backend is unreachable ({reason}); nothing was charged"));
             }

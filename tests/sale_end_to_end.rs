@@ -34,7 +34,10 @@ fn an_approved_sale_moves_the_money_exactly_once() {
     assert_eq!(entries[0]["customer"], "alice");
 
     let sale_id = out["sale_id"].as_str().unwrap();
-    assert_eq!(states(&t, sale_id), [Status::Created, Status::Submitted, Status::Approved]);
+    assert_eq!(
+        states(&t, sale_id),
+        [Status::Created, Status::Submitted, Status::Approved]
+    );
     assert!(t.journal().open_sales().unwrap().is_empty());
 }
 
@@ -54,13 +57,23 @@ fn declines_say_why_and_move_no_money() {
         let msg = out["message"].as_str().unwrap();
         assert!(msg.contains(why), "{user}: {msg}");
         if user != "bob" {
-            assert!(msg.contains("renew consent"), "{user}: the cashier must be told what to do: {msg}");
+            assert!(
+                msg.contains("renew consent"),
+                "{user}: the cashier must be told what to do: {msg}"
+            );
         }
         let btid = out["bank_tran_id"].as_str().unwrap();
         assert_eq!(sb.committed(btid), 0, "{user}: no money may move");
-        assert_eq!(t.sale(out["sale_id"].as_str().unwrap()).status, Status::Declined);
+        assert_eq!(
+            t.sale(out["sale_id"].as_str().unwrap()).status,
+            Status::Declined
+        );
     }
-    let codes: Vec<String> = sb.ledger().iter().map(|e| e["result"].as_str().unwrap_or("").to_string()).collect();
+    let codes: Vec<String> = sb
+        .ledger()
+        .iter()
+        .map(|e| e["result"].as_str().unwrap_or("").to_string())
+        .collect();
     assert!(codes.iter().any(|c| c.contains("A0319")), "{codes:?}");
     assert!(codes.iter().any(|c| c.contains("A0316")), "{codes:?}");
     assert!(codes.iter().any(|c| c.contains("453")), "{codes:?}");
@@ -76,8 +89,15 @@ fn a_one_time_code_pays_once() {
     let (second, out) = t.pay(1200, &png);
     assert_eq!(second, 1, "{out}");
     assert_eq!(out["code"], "QR_REPLAYED");
-    assert_eq!(sb.ledger().len(), 1, "the replay must never reach the backend");
-    assert_eq!(t.sale(out["sale_id"].as_str().unwrap()).status, Status::Cancelled);
+    assert_eq!(
+        sb.ledger().len(),
+        1,
+        "the replay must never reach the backend"
+    );
+    assert_eq!(
+        t.sale(out["sale_id"].as_str().unwrap()).status,
+        Status::Cancelled
+    );
 }
 
 #[test]
@@ -151,7 +171,9 @@ fn an_image_without_a_code_is_a_clear_decline() {
     let sb = Sandbox::start();
     let t = Terminal::new(&sb.url);
     let blank = t.dir.path().join("blank.png");
-    image::GrayImage::from_pixel(320, 240, image::Luma([255])).save(&blank).unwrap();
+    image::GrayImage::from_pixel(320, 240, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
     let (code, out) = t.pay(1000, &blank);
     assert_eq!(code, 1, "{out}");
     assert_eq!(out["code"], "NO_QR");
@@ -168,15 +190,43 @@ fn usage_and_config_errors_exit_2_with_a_message() {
     let sb = Sandbox::start();
     let t = Terminal::new(&sb.url);
     let png = t.code("alice", &[]);
-    let out = common::qrpos(&["pay", "--amount", "12.5", "--qr-image", png.to_str().unwrap(), "--config", t.config.to_str().unwrap()]);
+    let out = common::qrpos(&[
+        "pay",
+        "--amount",
+        "12.5",
+        "--qr-image",
+        png.to_str().unwrap(),
+        "--config",
+        t.config.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a whole number"));
-    let out = common::qrpos(&["pay", "--amount", "5000000", "--qr-image", png.to_str().unwrap(), "--config", t.config.to_str().unwrap()]);
+    let out = common::qrpos(&[
+        "pay",
+        "--amount",
+        "5000000",
+        "--qr-image",
+        png.to_str().unwrap(),
+        "--config",
+        t.config.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("maximum"));
     let bad = t.dir.path().join("bad.toml");
-    std::fs::write(&bad, "[backend]\nurl = \"embedded\"\n[terminal]\nterminal_prefix = \"TOOLONG\"\n").unwrap();
-    let out = common::qrpos(&["pay", "--amount", "100", "--qr-image", png.to_str().unwrap(), "--config", bad.to_str().unwrap()]);
+    std::fs::write(
+        &bad,
+        "[backend]\nurl = \"embedded\"\n[terminal]\nterminal_prefix = \"TOOLONG\"\n",
+    )
+    .unwrap();
+    let out = common::qrpos(&[
+        "pay",
+        "--amount",
+        "100",
+        "--qr-image",
+        png.to_str().unwrap(),
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("terminal.terminal_prefix"));
     assert!(sb.ledger().is_empty());
@@ -184,12 +234,19 @@ fn usage_and_config_errors_exit_2_with_a_message() {
 
 #[test]
 fn a_backend_that_is_down_declines_offline_and_charges_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let t = Terminal::new(&format!("http://127.0.0.1:{port}"));
     let (code, out) = t.pay(1000, &t.code("alice", &[]));
     assert_eq!(code, 1, "{out}");
     assert_eq!(out["code"], "OFFLINE");
-    assert!(out["message"].as_str().unwrap().contains("nothing was charged"));
+    assert!(out["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing was charged"));
 }
 
 #[test]
@@ -198,11 +255,20 @@ fn decode_prints_texts_errors_and_times_as_json_lines() {
     let good = dir.path().join("good.png");
     qrpos::scan::write_png("hello qrpos", &good).unwrap();
     let blank = dir.path().join("blank.png");
-    image::GrayImage::from_pixel(64, 64, image::Luma([255])).save(&blank).unwrap();
-    let out = common::qrpos(&["decode", good.to_str().unwrap(), blank.to_str().unwrap(), "--json"]);
+    image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let out = common::qrpos(&[
+        "decode",
+        good.to_str().unwrap(),
+        blank.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1), "one file did not decode");
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["texts"], json!(["hello qrpos"]));
     assert!(lines[0]["error"].is_null());

@@ -12,14 +12,22 @@ use std::time::Duration;
 
 /// Pays with alice under `fault`; returns the outcome JSON, the sale from the journal, and
 /// how many ledger entries (attempts) and commits (money moved) the sandbox has for it.
-fn pay_under(fault: serde_json::Value) -> (i32, serde_json::Value, qrpos::sale::Sale, usize, usize) {
+fn pay_under(
+    fault: serde_json::Value,
+) -> (i32, serde_json::Value, qrpos::sale::Sale, usize, usize) {
     let sb = Sandbox::start();
     let t = Terminal::new(&sb.url);
     sb.inject(json!([fault]));
     let (code, out) = t.pay(2500, &t.code("alice", &[]));
     let btid = out["bank_tran_id"].as_str().unwrap().to_string();
     let sale = t.sale(out["sale_id"].as_str().unwrap());
-    (code, out, sale, sb.entries_for(&btid).len(), sb.committed(&btid))
+    (
+        code,
+        out,
+        sale,
+        sb.entries_for(&btid).len(),
+        sb.committed(&btid),
+    )
 }
 
 fn went_through_unknown(sale: &qrpos::sale::Sale) -> bool {
@@ -49,14 +57,23 @@ fn dropped_before_commit_is_declined_after_the_grace_period() {
 #[test]
 fn http_500_is_unknown_then_settled_by_the_ledger_truth() {
     let (code, out, sale, _, moved) = pay_under(json!({"kind": "http500", "commit": true}));
-    assert_eq!((code, sale.status, moved), (0, Status::Approved, 1), "{out}");
+    assert_eq!(
+        (code, sale.status, moved),
+        (0, Status::Approved, 1),
+        "{out}"
+    );
     let (code, out, sale, _, moved) = pay_under(json!({"kind": "http500", "commit": false}));
-    assert_eq!((code, sale.status, moved), (1, Status::Declined, 0), "{out}");
+    assert_eq!(
+        (code, sale.status, moved),
+        (1, Status::Declined, 0),
+        "{out}"
+    );
 }
 
 #[test]
 fn a0007_processing_timeout_is_settled_by_query() {
-    let (code, out, sale, attempts, moved) = pay_under(json!({"kind": "reply", "rsp_code": "A0007", "commit": true}));
+    let (code, out, sale, attempts, moved) =
+        pay_under(json!({"kind": "reply", "rsp_code": "A0007", "commit": true}));
     assert_eq!(code, 0, "{out}");
     assert_eq!(sale.status, Status::Approved);
     assert!(sale.history.iter().any(|h| h.note.contains("A0007")));
@@ -65,17 +82,25 @@ fn a0007_processing_timeout_is_settled_by_query() {
 
 #[test]
 fn a0001_in_progress_then_success() {
-    let (code, out, sale, attempts, moved) = pay_under(json!({"kind": "reply", "rsp_code": "A0001", "commit": true}));
+    let (code, out, sale, attempts, moved) =
+        pay_under(json!({"kind": "reply", "rsp_code": "A0001", "commit": true}));
     assert_eq!(code, 0, "{out}");
     assert_eq!(sale.status, Status::Approved);
-    assert!(sale.history.iter().any(|h| h.to == Status::Unknown && h.note.contains("A0001")));
+    assert!(sale
+        .history
+        .iter()
+        .any(|h| h.to == Status::Unknown && h.note.contains("A0001")));
     assert_eq!((attempts, moved), (1, 1));
 }
 
 #[test]
 fn garbage_reply_is_unknown_then_settled() {
     let (code, out, sale, _, moved) = pay_under(json!({"kind": "garbage", "commit": true}));
-    assert_eq!((code, sale.status, moved), (0, Status::Approved, 1), "{out}");
+    assert_eq!(
+        (code, sale.status, moved),
+        (0, Status::Approved, 1),
+        "{out}"
+    );
 }
 
 #[test]
@@ -87,7 +112,10 @@ fn a0017_is_declined_and_rechecked_once_by_the_resolver() {
     assert_eq!(code, 1, "{out}");
     assert_eq!(out["code"], "A0017");
     let sale_id = out["sale_id"].as_str().unwrap();
-    assert!(t.sale(sale_id).recheck_due, "an A0017 decline is due a re-check");
+    assert!(
+        t.sale(sale_id).recheck_due,
+        "an A0017 decline is due a re-check"
+    );
     assert_eq!(t.sale(sale_id).status, Status::Declined);
 
     let r = t.resolve();
@@ -96,7 +124,11 @@ fn a0017_is_declined_and_rechecked_once_by_the_resolver() {
     assert!(!sale.recheck_due);
     assert_eq!(sale.attention, None, "the bank agrees: nothing moved");
     assert_eq!(sb.committed(out["bank_tran_id"].as_str().unwrap()), 0);
-    assert_eq!(sb.entries_for(out["bank_tran_id"].as_str().unwrap()).len(), 1, "re-checked by query, never re-sent");
+    assert_eq!(
+        sb.entries_for(out["bank_tran_id"].as_str().unwrap()).len(),
+        1,
+        "re-checked by query, never re-sent"
+    );
 }
 
 #[test]
@@ -121,22 +153,37 @@ fn a_sale_left_submitted_by_a_killed_process_is_resolved_by_query_not_resent() {
     // The backend commits, then sits on the reply: the terminal is killed while waiting.
     sb.inject(json!([{"kind": "delay", "ms": 60_000}]));
     let png = t.code("alice", &[]);
-    let mut child = t.pay_command(4000, &png).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let ledger = sb.wait_for_ledger(Duration::from_secs(20), |l| l.iter().any(|e| e["committed"] == true));
+    let mut child = t
+        .pay_command(4000, &png)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ledger = sb.wait_for_ledger(Duration::from_secs(20), |l| {
+        l.iter().any(|e| e["committed"] == true)
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let btid = ledger[0]["bank_tran_id"].as_str().unwrap().to_string();
 
     let open = t.journal().open_sales().unwrap();
     assert_eq!(open.len(), 1);
-    assert_eq!(open[0].status, Status::Submitted, "journaled before the request left");
+    assert_eq!(
+        open[0].status,
+        Status::Submitted,
+        "journaled before the request left"
+    );
     assert_eq!(open[0].bank_tran_id, btid);
     let sale_id = open[0].id.clone();
 
     let r = t.resolve();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(t.sale(&sale_id).status, Status::Approved);
-    assert_eq!(sb.entries_for(&btid).len(), 1, "resolved by query: no second withdrawal request at all");
+    assert_eq!(
+        sb.entries_for(&btid).len(),
+        1,
+        "resolved by query: no second withdrawal request at all"
+    );
     assert_eq!(sb.committed(&btid), 1);
 
     // The next sale after the restart gets the next id of the day, not a reused one.

@@ -78,7 +78,9 @@ impl std::str::FromStr for Protocol {
         match s {
             "openbanking" => Ok(Protocol::Openbanking),
             "payrequest" => Ok(Protocol::Payrequest),
-            other => Err(format!("unknown protocol {other:?}: use \"openbanking\" or \"payrequest\"")),
+            other => Err(format!(
+                "unknown protocol {other:?}: use \"openbanking\" or \"payrequest\""
+            )),
         }
     }
 }

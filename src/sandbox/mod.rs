@@ -102,6 +102,7 @@
 //! Persistence (`data_dir`): see `state.rs`. A snapshot in `data_dir` wins over the seeds and
 //! the accounts file; `POST /_sandbox/reset` goes back to them.
 
+mod codes;
 mod control;
 mod emv;
 mod faults;
@@ -121,6 +122,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use codes::{issue_code, IssueError};
 pub use faults::{FaultKind, FaultList, FaultOn, FaultSpec};
 pub use state::{CardConfig, CardKind, CustomerConfig, LedgerEntry};
 

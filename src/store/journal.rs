@@ -65,10 +65,16 @@ impl Journal {
             .flush_every_ms(Some(1000))
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
                     StoreError::Locked(dir.to_path_buf())
                 }
-                source => StoreError::Open { path: dir.to_path_buf(), source },
+                source => StoreError::Open {
+                    path: dir.to_path_buf(),
+                    source,
+                },
             })?;
         let log_file = File::open(dir.join("db"))?;
         File::open(dir)?.sync_all()?;
@@ -111,11 +117,16 @@ impl Journal {
                 None => 0,
             };
             if last >= SEQ_MAX {
-                return Err(ConflictableTransactionError::Abort(StoreError::SequenceExhausted(date.to_string())));
+                return Err(ConflictableTransactionError::Abort(
+                    StoreError::SequenceExhausted(date.to_string()),
+                ));
             }
             let seq = last + 1;
             let tail = format!("{terminal_prefix}{seq:0width$}", width = SEQ_DIGITS);
-            let sale = make(format!("{date}-{tail}"), format!("{institution_code}U{tail}"));
+            let sale = make(
+                format!("{date}-{tail}"),
+                format!("{institution_code}U{tail}"),
+            );
             meta.insert(seq_key.as_bytes(), &seq.to_be_bytes())?;
             sales.insert(sale.id.as_bytes(), encode(&sale))?;
             open.insert(sale.id.as_bytes(), &[])?;
@@ -145,20 +156,26 @@ impl Journal {
     /// Journals `sale` and consumes the one-time code `nonce` (remembered until `expires_at`)
     /// in one transaction: a code can never pay twice, even across a crash in between.
     /// Returns `Replayed` (and writes nothing) if the nonce was already used.
-    pub fn save_with_nonce(&self, sale: &Sale, nonce: &[u8], expires_at: i64) -> Result<NonceUse, StoreError> {
-        let result = (&self.sales, &self.open, &self.nonces).transaction(|(sales, open, nonces)| {
-            if nonces.get(nonce)?.is_some() {
-                return Ok(NonceUse::Replayed);
-            }
-            nonces.insert(nonce, &expires_at.to_be_bytes())?;
-            sales.insert(sale.id.as_bytes(), encode(sale))?;
-            if !sale.needs_resolver() {
-                open.remove(sale.id.as_bytes())?;
-            } else {
-                open.insert(sale.id.as_bytes(), &[])?;
-            }
-            Ok(NonceUse::Fresh)
-        });
+    pub fn save_with_nonce(
+        &self,
+        sale: &Sale,
+        nonce: &[u8],
+        expires_at: i64,
+    ) -> Result<NonceUse, StoreError> {
+        let result =
+            (&self.sales, &self.open, &self.nonces).transaction(|(sales, open, nonces)| {
+                if nonces.get(nonce)?.is_some() {
+                    return Ok(NonceUse::Replayed);
+                }
+                nonces.insert(nonce, &expires_at.to_be_bytes())?;
+                sales.insert(sale.id.as_bytes(), encode(sale))?;
+                if !sale.needs_resolver() {
+                    open.remove(sale.id.as_bytes())?;
+                } else {
+                    open.insert(sale.id.as_bytes(), &[])?;
+                }
+                Ok(NonceUse::Fresh)
+            });
         let used = unwrap_tx(result)?;
         if used == NonceUse::Fresh {
             self.durable()?;
@@ -176,7 +193,11 @@ impl Journal {
         let mut removed = 0;
         for item in self.nonces.iter() {
             let (k, v) = item?;
-            let expires = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(i64::MAX);
+            let expires = v
+                .as_ref()
+                .try_into()
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MAX);
             if expires < now_unix {
                 self.nonces.remove(k)?;
                 removed += 1;
@@ -230,7 +251,11 @@ impl Journal {
 
     /// Sales in a given state (for status screens; scans the open set only when it can).
     pub fn count_open(&self, status: Status) -> Result<usize, StoreError> {
-        Ok(self.open_sales()?.iter().filter(|s| s.status == status).count())
+        Ok(self
+            .open_sales()?
+            .iter()
+            .filter(|s| s.status == status)
+            .count())
     }
 }
 
@@ -240,7 +265,10 @@ fn encode(sale: &Sale) -> Vec<u8> {
 }
 
 fn decode(key: &str, bytes: &[u8]) -> Result<Sale, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.to_string(), detail: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
@@ -256,7 +284,17 @@ mod tests {
     use crate::sale::{Protocol, Won};
 
     fn make(amount: u64) -> impl Fn(String, String) -> Sale {
-        move |id, btid| Sale::new(id, btid, "20261121".into(), Won(amount), "tea".into(), Protocol::Openbanking, 1)
+        move |id, btid| {
+            Sale::new(
+                id,
+                btid,
+                "20261121".into(),
+                Won(amount),
+                "tea".into(),
+                Protocol::Openbanking,
+                1,
+            )
+        }
     }
 
     #[test]
@@ -264,8 +302,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = {
             let j = Journal::open(dir.path()).unwrap();
-            let a = j.create_sale("T991000001", "T1", "20261121", make(100)).unwrap();
-            let b = j.create_sale("T991000001", "T1", "20261121", make(200)).unwrap();
+            let a = j
+                .create_sale("T991000001", "T1", "20261121", make(100))
+                .unwrap();
+            let b = j
+                .create_sale("T991000001", "T1", "20261121", make(200))
+                .unwrap();
             assert_eq!(a.bank_tran_id, "T991000001UT10000001");
             assert_eq!(b.bank_tran_id, "T991000001UT10000002");
             assert_eq!(b.id, "20261121-T10000002");
@@ -273,10 +315,20 @@ mod tests {
             a
         };
         let j = Journal::open(dir.path()).unwrap();
-        let c = j.create_sale("T991000001", "T1", "20261121", make(300)).unwrap();
-        assert_eq!(c.bank_tran_id, "T991000001UT10000003", "sequence continues after a restart");
-        let d = j.create_sale("T991000001", "T1", "20261122", make(300)).unwrap();
-        assert_eq!(d.bank_tran_id, "T991000001UT10000001", "a new day starts at 1");
+        let c = j
+            .create_sale("T991000001", "T1", "20261121", make(300))
+            .unwrap();
+        assert_eq!(
+            c.bank_tran_id, "T991000001UT10000003",
+            "sequence continues after a restart"
+        );
+        let d = j
+            .create_sale("T991000001", "T1", "20261122", make(300))
+            .unwrap();
+        assert_eq!(
+            d.bank_tran_id, "T991000001UT10000001",
+            "a new day starts at 1"
+        );
         assert_eq!(j.get(&first.id).unwrap(), first);
         assert_eq!(j.sales_on("20261121").unwrap().len(), 3);
         assert_eq!(j.open_sales().unwrap().len(), 4);
@@ -286,7 +338,9 @@ mod tests {
     fn final_sales_leave_the_open_set() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
-        let mut s = j.create_sale("T991000001", "T1", "20261121", make(100)).unwrap();
+        let mut s = j
+            .create_sale("T991000001", "T1", "20261121", make(100))
+            .unwrap();
         s.advance(Status::Submitted, 2, "sent").unwrap();
         j.save(&s).unwrap();
         assert_eq!(j.open_sales().unwrap()[0].status, Status::Submitted);
@@ -300,13 +354,27 @@ mod tests {
     fn a_nonce_pays_once_and_is_forgotten_after_expiry() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
-        let mut s1 = j.create_sale("T991000001", "T1", "20261121", make(100)).unwrap();
-        let mut s2 = j.create_sale("T991000001", "T1", "20261121", make(100)).unwrap();
+        let mut s1 = j
+            .create_sale("T991000001", "T1", "20261121", make(100))
+            .unwrap();
+        let mut s2 = j
+            .create_sale("T991000001", "T1", "20261121", make(100))
+            .unwrap();
         s1.advance(Status::Submitted, 2, "sent").unwrap();
         s2.advance(Status::Submitted, 2, "sent").unwrap();
-        assert_eq!(j.save_with_nonce(&s1, b"nonce-01", 1000).unwrap(), NonceUse::Fresh);
-        assert_eq!(j.save_with_nonce(&s2, b"nonce-01", 1000).unwrap(), NonceUse::Replayed);
-        assert_eq!(j.get(&s2.id).unwrap().status, Status::Created, "a replayed code writes nothing");
+        assert_eq!(
+            j.save_with_nonce(&s1, b"nonce-01", 1000).unwrap(),
+            NonceUse::Fresh
+        );
+        assert_eq!(
+            j.save_with_nonce(&s2, b"nonce-01", 1000).unwrap(),
+            NonceUse::Replayed
+        );
+        assert_eq!(
+            j.get(&s2.id).unwrap().status,
+            Status::Created,
+            "a replayed code writes nothing"
+        );
         assert!(j.nonce_seen(b"nonce-01").unwrap());
         assert_eq!(j.prune_nonces(999).unwrap(), 0);
         assert_eq!(j.prune_nonces(1001).unwrap(), 1);

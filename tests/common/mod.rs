@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_qrpos");
 
 pub fn qrpos(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("QRPOS_LOG", "warn").output().expect("run qrpos")
+    Command::new(BIN)
+        .args(args)
+        .env("QRPOS_LOG", "warn")
+        .output()
+        .expect("run qrpos")
 }
 
 /// A `qrpos sandbox` process on a free loopback port, killed on drop.
@@ -43,40 +47,77 @@ impl Sandbox {
                 let _ = tx.send(line);
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("sandbox printed nothing within 20 s");
-        let url = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
-        Sandbox { child, url, http: reqwest::blocking::Client::new() }
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("sandbox printed nothing within 20 s");
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Sandbox {
+            child,
+            url,
+            http: reqwest::blocking::Client::new(),
+        }
     }
 
     /// Every withdrawal/payRequest the sandbox received.
     pub fn ledger(&self) -> Vec<Value> {
-        let v: Value = self.http.get(format!("{}/_sandbox/ledger", self.url)).send().unwrap().json().unwrap();
+        let v: Value = self
+            .http
+            .get(format!("{}/_sandbox/ledger", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         v["entries"].as_array().cloned().unwrap_or_default()
     }
 
     pub fn entries_for(&self, bank_tran_id: &str) -> Vec<Value> {
-        self.ledger().into_iter().filter(|e| e["bank_tran_id"] == bank_tran_id).collect()
+        self.ledger()
+            .into_iter()
+            .filter(|e| e["bank_tran_id"] == bank_tran_id)
+            .collect()
     }
 
     /// How many times money moved for this id.
     pub fn committed(&self, bank_tran_id: &str) -> usize {
-        self.entries_for(bank_tran_id).iter().filter(|e| e["committed"] == true).count()
+        self.entries_for(bank_tran_id)
+            .iter()
+            .filter(|e| e["committed"] == true)
+            .count()
     }
 
     pub fn inject(&self, faults: Value) {
-        let r = self.http.post(format!("{}/_sandbox/faults", self.url)).json(&serde_json::json!({ "faults": faults })).send().unwrap();
-        assert!(r.status().is_success(), "fault injection refused: {}", r.text().unwrap_or_default());
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/faults", self.url))
+            .json(&serde_json::json!({ "faults": faults }))
+            .send()
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "fault injection refused: {}",
+            r.text().unwrap_or_default()
+        );
     }
 
     /// Waits (polling the ledger) until `pred` holds, or panics after `timeout`.
-    pub fn wait_for_ledger(&self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub fn wait_for_ledger(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let start = Instant::now();
         loop {
             let l = self.ledger();
             if pred(&l) {
                 return l;
             }
-            assert!(start.elapsed() < timeout, "ledger condition not met within {timeout:?}: {l:?}");
+            assert!(
+                start.elapsed() < timeout,
+                "ledger condition not met within {timeout:?}: {l:?}"
+            );
             std::thread::park_timeout(Duration::from_millis(20));
         }
     }
@@ -125,10 +166,21 @@ impl Terminal {
     pub fn code(&self, user: &str, flags: &[&str]) -> PathBuf {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let png = self.dir.path().join(format!("{user}-{n}.png"));
-        let mut args = vec!["qr", "issue", "--user", user, "--out", png.to_str().unwrap()];
+        let mut args = vec![
+            "qr",
+            "issue",
+            "--user",
+            user,
+            "--out",
+            png.to_str().unwrap(),
+        ];
         args.extend_from_slice(flags);
         let out = qrpos(&args);
-        assert!(out.status.success(), "qr issue failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "qr issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         png
     }
 
@@ -145,19 +197,37 @@ impl Terminal {
             "--json",
         ]);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("pay printed no JSON ({e}): stdout {stdout:?} stderr {}", String::from_utf8_lossy(&out.stderr)));
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "pay printed no JSON ({e}): stdout {stdout:?} stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
         (out.status.code().unwrap_or(-1), v)
     }
 
     pub fn pay_command(&self, amount: u64, image: &Path) -> Command {
         let mut c = Command::new(BIN);
-        c.args(["pay", "--amount", &amount.to_string(), "--qr-image", image.to_str().unwrap(), "--config", self.config.to_str().unwrap(), "--json"]);
+        c.args([
+            "pay",
+            "--amount",
+            &amount.to_string(),
+            "--qr-image",
+            image.to_str().unwrap(),
+            "--config",
+            self.config.to_str().unwrap(),
+            "--json",
+        ]);
         c
     }
 
     pub fn resolve(&self) -> Output {
-        qrpos(&["resolve", "--config", self.config.to_str().unwrap(), "--json"])
+        qrpos(&[
+            "resolve",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--json",
+        ])
     }
 
     /// Opens the journal (the terminal process must have exited: sled locks it).
