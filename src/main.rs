@@ -273,6 +273,13 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The config with the command's overrides, and a terminal built from it.
+async fn start(common: &Common) -> Result<(Config, Running), ExitCode> {
+    let config = common.config().map_err(fail)?;
+    let running = qrpos::setup::start(&config).await.map_err(fail)?;
+    Ok((config, running))
+}
+
 /// The JSON status set of `pay`: approved | declined | unknown | queued.
 fn public_status(s: Status) -> &'static str {
     match s {
@@ -460,13 +467,9 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
 }
 
 async fn resolve(common: &Common) -> ExitCode {
-    let config = match common.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let running = match qrpos::setup::start(&config).await {
-        Ok(r) => r,
-        Err(e) => return fail(e),
+    let (_, running) = match start(common).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let result = running.terminal.resolve_open().await;
     let left = running
@@ -530,13 +533,9 @@ async fn queue(what: QueueCommand) -> ExitCode {
         | QueueCommand::Forward { common }
         | QueueCommand::Watch { common } => common,
     };
-    let config = match common.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let running = match qrpos::setup::start(&config).await {
-        Ok(r) => r,
-        Err(e) => return fail(e),
+    let (config, running) = match start(common).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let t = &running.terminal;
     let code = match &what {
