@@ -1,7 +1,8 @@
 //! qrpos: a point-of-sale QR payment terminal. `ARCHITECTURE.md` is the map; in data-flow
 //! order: `scan` (image → QR text → payload) → `terminal` (the sale, step by step, using
 //! `sale`, the pure domain) → `backend` (HTTP clients) → `store` (the durable journal).
-//! `sandbox` is the local mock of the payment backend.
+//! `forwarder` sends what was accepted offline; `sandbox` is the local mock of the payment
+//! backend.
 
 pub mod backend;
 pub mod config;
