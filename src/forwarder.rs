@@ -51,6 +51,7 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
         let w = t.withdrawal(&sale);
         let answer = t.gateway().withdraw(&w).await;
         crash_point(AFTER_RESPONSE);
+        sale.backend_answered |= answer.reached_backend();
         let outcome = t.classify(&answer, sale.amount);
         tracing::info!(sale = %sale.id, ?outcome, "forwarded");
         match outcome {

@@ -271,6 +271,7 @@ impl Terminal {
         let withdrawal = self.withdrawal(&sale);
         let answer = self.gateway.withdraw(&withdrawal).await;
         crash_point(AFTER_RESPONSE);
+        sale.backend_answered |= answer.reached_backend();
         let outcome = self.classify(&answer, sale.amount);
         tracing::info!(sale = %sale.id, ?outcome, "withdrawal answered");
         if let Outcome::NotSent { reason } = outcome {
@@ -473,14 +474,34 @@ impl Terminal {
         let now = now_ms(&self.clock.now());
         match outcome {
             // An offline-accepted sale the backend never received goes back to the queue, to
-            // be sent again under the same id (the backend de-duplicates on it).
-            Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED" && sale.was_queued() => {
+            // be sent again under the same id (the backend de-duplicates on it)…
+            Outcome::Declined { ref code, .. }
+                if code == "NOT_RECEIVED" && sale.was_queued() && !sale.backend_answered =>
+            {
                 sale.advance(
                     Status::Queued,
                     now,
                     format!("the backend never received it ({via}): queued again"),
                 )?;
                 sale.code = Some("QUEUED".into());
+            }
+            // …but one it did answer, and now says it has no record of, is a contradiction a
+            // re-send cannot settle (it would only meet A0326): a human must look.
+            Outcome::Declined { code, message, .. }
+                if code == "NOT_RECEIVED" && sale.was_queued() =>
+            {
+                sale.advance(
+                    Status::Declined,
+                    now,
+                    format!("{code} ({via}) after the backend had answered"),
+                )?;
+                sale.attention = Some(format!(
+                    "accepted offline, but the backend answered this payment and now has no record of it: \
+                     nothing was charged as far as it shows — check with the backend or collect {} another way",
+                    sale.amount
+                ));
+                sale.code = Some(code);
+                sale.message = Some(message);
             }
             Outcome::Approved { bank_tran_date } => {
                 if let Some(d) = bank_tran_date {

@@ -36,6 +36,14 @@ pub enum Answer {
 /// (`approved`, `declined`, `not_found`), `bank_code` = the failure code.
 pub type QueryAnswer = Answer;
 
+impl Answer {
+    /// Whether the backend answered at all (a reply or an unreadable one): it has seen the
+    /// request. `NotSent` and `NoReply` prove nothing either way.
+    pub fn reached_backend(&self) -> bool {
+        matches!(self, Answer::Reply { .. } | Answer::Garbage { .. })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Approved {

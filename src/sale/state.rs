@@ -142,6 +142,10 @@ pub struct Sale {
     /// Declined as A0017/311: the resolver queries it once more to catch a bank that did
     /// move the money after all.
     pub recheck_due: bool,
+    /// The backend answered a withdrawal request for this sale (any reply, even an error or
+    /// garbage): it has seen the id. Only a sale it never answered may be re-sent.
+    #[serde(default)]
+    pub backend_answered: bool,
     pub history: Vec<Transition>,
 }
 
@@ -173,6 +177,7 @@ impl Sale {
             message: None,
             attention: None,
             recheck_due: false,
+            backend_answered: false,
             history: Vec::new(),
         }
     }
