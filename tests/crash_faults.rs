@@ -889,3 +889,57 @@ fn crash_faults_soak() {
         .unwrap_or(500);
     soak(sales, (sales / 5).max(100.min(sales)));
 }
+
+/// The checker itself must see what it is meant to catch: money moved for a sale the journal
+/// lacks (lost), a printed acceptance the journal lacks (lost), and a journal that disagrees
+/// with the ledger (mismatched).
+#[test]
+fn checker_catches_lost_and_mismatched_sales() {
+    let mut s = Soak::new(1);
+    let pay = |config: &Path, png: &Path| {
+        let out = Command::new(BIN)
+            .args(["pay", "--amount", "700", "--qr-image"])
+            .arg(png)
+            .arg("--config")
+            .arg(config)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    };
+    let png = s.code(0, false);
+    pay(&s.term.config, &png);
+    let v = s.check(&[]);
+    assert!(v.lost.is_empty() && v.mismatched.is_empty(), "{v:?}");
+
+    // Another terminal (another journal) charges on the same backend: this journal lacks it.
+    let other = tempfile::tempdir().unwrap();
+    let png = s.code(1, false);
+    // (Its own terminal prefix: with the same one its id would collide and be refused A0326.)
+    let other_config = write_config(other.path(), &s.backend.url, s.features.queue);
+    let text = std::fs::read_to_string(&other_config).unwrap();
+    std::fs::write(
+        &other_config,
+        text.replace("[terminal]\n", "[terminal]\nterminal_prefix = \"T2\"\n"),
+    )
+    .unwrap();
+    pay(&other_config, &png);
+    let v = s.check(&[]);
+    assert_eq!(v.lost.len(), 1, "{v:?} {:?}", s.backend.ledger());
+
+    s.accepted.push(Accepted {
+        sale_id: "19700101-XX0000000".into(),
+        bank_tran_id: "none".into(),
+        amount: 1,
+        status: "approved".into(),
+    });
+    assert_eq!(s.check(&[]).lost.len(), 2);
+
+    // The journal says declined where the bank moved the money.
+    let journal = s.term.journal();
+    let mut sale = journal.all_sales().unwrap().remove(0);
+    sale.status = Status::Declined;
+    journal.save(&sale).unwrap();
+    drop(journal);
+    assert_eq!(s.check(&[]).mismatched.len(), 1);
+}
