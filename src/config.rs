@@ -33,6 +33,37 @@ pub struct Config {
     pub terminal: TerminalSection,
     pub backend: BackendSection,
     pub scan: ScanSection,
+    pub offline: OfflineSection,
+}
+
+/// When the backend is unreachable: which sales may be queued and forwarded later.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OfflineSection {
+    pub enabled: bool,
+    /// Largest single sale accepted offline, won.
+    pub max_sale: u64,
+    /// Largest total waiting in the queue, won.
+    pub max_total: u64,
+    /// Most sales waiting in the queue.
+    pub max_count: usize,
+    /// Oldest a queued sale may be; older ones are not sent and need the merchant's attention.
+    pub max_age_s: u64,
+    /// How often the forwarder and resolver look for work while running.
+    pub retry_interval_ms: u64,
+}
+
+impl Default for OfflineSection {
+    fn default() -> Self {
+        OfflineSection {
+            enabled: true,
+            max_sale: 50_000,
+            max_total: 300_000,
+            max_count: 50,
+            max_age_s: 24 * 3600,
+            retry_interval_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -247,6 +278,24 @@ impl Config {
                 "must not exceed backend.timeout_ms",
             );
         }
+        let o = &self.offline;
+        if o.max_sale > o.max_total {
+            return invalid(
+                "offline.max_sale",
+                &o.max_sale.to_string(),
+                "must not exceed offline.max_total",
+            );
+        }
+        if o.max_age_s == 0 || o.max_age_s > 7 * 24 * 3600 {
+            return invalid(
+                "offline.max_age_s",
+                &o.max_age_s.to_string(),
+                "must be 1 s ..= 7 days",
+            );
+        }
+        if o.retry_interval_ms == 0 {
+            return invalid("offline.retry_interval_ms", "0", "must be above 0 ms");
+        }
         for key in &self.scan.trusted_keys {
             if crate::scan::TrustedKeys::new()
                 .add_base64(key.id, &key.public_key)
@@ -260,6 +309,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn offline_policy(&self) -> crate::sale::OfflinePolicy {
+        let o = &self.offline;
+        crate::sale::OfflinePolicy {
+            enabled: o.enabled,
+            max_sale: Won(o.max_sale),
+            max_total: Won(o.max_total),
+            max_count: o.max_count,
+            max_age: Duration::from_secs(o.max_age_s),
+        }
     }
 
     pub fn max_amount(&self) -> Won {
@@ -328,6 +388,8 @@ mod tests {
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amont = 5\n", "unknown field"),
             ("[backend]\nurl = \"embedded\"\n[[scan.trusted_keys]]\nid = 2\npublic_key = \"nope\"\n", "scan.trusted_keys"),
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = -5\n", "max_amount"),
+            ("[backend]\nurl = \"embedded\"\n[offline]\nmax_sale = 500000\n", "offline.max_sale"),
+            ("[backend]\nurl = \"embedded\"\n[offline]\nmax_age_s = 0\n", "offline.max_age_s"),
         ];
         for (text, needle) in cases {
             let err = load_str(text).unwrap_err().to_string();

@@ -5,6 +5,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod crash_point;
+pub mod forwarder;
 pub mod protocol;
 pub mod sale;
 #[cfg(feature = "sandbox")]

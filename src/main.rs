@@ -5,6 +5,7 @@
 use clap::{Args, Parser, Subcommand};
 use qrpos::config::Config;
 use qrpos::sale::{Sale, Status, Won};
+use qrpos::setup::Running;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -49,6 +50,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The offline queue, the forwarder and the attention list.
+    Queue {
+        #[command(subcommand)]
+        what: QueueCommand,
+    },
     /// Look at the journal.
     Journal {
         #[command(subcommand)]
@@ -82,7 +88,48 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum QueueCommand {
+    /// Online?, queued count and amount, oldest age, unknown and attention counts.
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The sales waiting (queued, unknown) and those needing attention.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Resolve open sales and forward the queue now.
+    Forward {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Keep resolving and forwarding in the foreground until Ctrl-C (what the terminal does
+    /// in the background).
+    Watch {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand)]
 enum JournalCommand {
+    /// One business day's sales with totals, for the merchant's books.
+    Export {
+        /// `YYYY-MM-DD` (KST business date).
+        #[arg(long)]
+        date: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List sales (today's by default).
     List {
         /// Business date `YYYYMMDD` or `YYYY-MM-DD`; `all` for every day.
@@ -186,6 +233,15 @@ async fn main() -> ExitCode {
         Command::Journal {
             what: JournalCommand::List { date, common },
         } => journal_list(&common, date.as_deref()).await,
+        Command::Journal {
+            what:
+                JournalCommand::Export {
+                    date,
+                    format,
+                    common,
+                },
+        } => journal_export(&common, &date, format),
+        Command::Queue { what } => queue(what).await,
         Command::Decode { files, json } => decode(&files, json),
         Command::Qr {
             what:
@@ -215,6 +271,13 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The config with the command's overrides, and a terminal built from it.
+async fn start(common: &Common) -> Result<(Config, Running), ExitCode> {
+    let config = common.config().map_err(fail)?;
+    let running = qrpos::setup::start(&config).await.map_err(fail)?;
+    Ok((config, running))
 }
 
 /// The JSON status set of `pay`: approved | declined | unknown | queued.
@@ -302,8 +365,9 @@ async fn charge_image(
     product: &str,
     json: bool,
 ) -> ExitCode {
-    // Whatever an earlier run left open is settled first (by query), so it is not forgotten.
-    if let Err(e) = terminal.resolve_open().await {
+    // Whatever an earlier run left open is settled first (by query), and the offline queue
+    // forwarded if the backend answers, so nothing is forgotten.
+    if let Err(e) = qrpos::forwarder::pass(terminal).await {
         return fail(e);
     }
     let sale = match terminal.open_sale(amount, product) {
@@ -403,13 +467,9 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
 }
 
 async fn resolve(common: &Common) -> ExitCode {
-    let config = match common.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let running = match qrpos::setup::start(&config).await {
-        Ok(r) => r,
-        Err(e) => return fail(e),
+    let (_, running) = match start(common).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let result = running.terminal.resolve_open().await;
     let left = running
@@ -462,6 +522,189 @@ async fn journal_list(common: &Common, date: Option<&str>) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(e) => fail(e),
+    }
+}
+
+async fn queue(what: QueueCommand) -> ExitCode {
+    let common = match &what {
+        QueueCommand::Status { common }
+        | QueueCommand::List { common }
+        | QueueCommand::Forward { common }
+        | QueueCommand::Watch { common } => common,
+    };
+    let (config, running) = match start(common).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let t = &running.terminal;
+    let code = match &what {
+        QueueCommand::Status { .. } => {
+            let online = qrpos::backend::reachable(
+                &running.backend_url,
+                std::time::Duration::from_millis(config.backend.connect_timeout_ms),
+            )
+            .await;
+            match queue_status(t, online) {
+                Ok(v) => {
+                    if common.json {
+                        println!("{v}");
+                    } else {
+                        println!(
+                            "backend: {}\nqueued: {} sale(s), {}\noldest queued: {}\nunknown (confirming): {}\nneeding attention: {}",
+                            if online { "online" } else { "OFFLINE" },
+                            v["queued_count"],
+                            Won(v["queued_amount"].as_u64().unwrap_or(0)),
+                            v["oldest_age_s"].as_i64().map(|s| format!("{s} s ago")).unwrap_or_else(|| "—".into()),
+                            v["unknown_count"],
+                            v["attention_count"],
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        QueueCommand::List { .. } => match waiting_and_attention(t) {
+            Ok(sales) => {
+                for s in &sales {
+                    print_sale(s, common.json);
+                }
+                if !common.json && sales.is_empty() {
+                    println!("nothing waiting, nothing needing attention");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        QueueCommand::Forward { .. } => {
+            let resolved = t.resolve_open().await;
+            let forwarded = qrpos::forwarder::forward_queued(t).await;
+            match (resolved, forwarded) {
+                (Ok(r), Ok(f)) => {
+                    for s in r.iter().chain(f.sales.iter()) {
+                        print_sale(s, common.json);
+                    }
+                    if !common.json {
+                        let left = t
+                            .journal()
+                            .open_sales()
+                            .map(|v| v.iter().filter(|s| s.status == Status::Queued).count())
+                            .unwrap_or(0);
+                        println!(
+                            "{} forwarded, {left} still queued{}",
+                            f.sales.len(),
+                            if f.offline {
+                                " (backend unreachable)"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                (Err(e), _) | (_, Err(e)) => fail(e),
+            }
+        }
+        QueueCommand::Watch { .. } => {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let interval = std::time::Duration::from_millis(config.offline.retry_interval_ms);
+            eprintln!("qrpos: resolving and forwarding every {interval:?} until Ctrl-C");
+            let Running {
+                terminal,
+                backend_url: _,
+                #[cfg(feature = "sandbox")]
+                embedded,
+            } = running;
+            let terminal = std::sync::Arc::new(terminal);
+            let worker = tokio::spawn(qrpos::forwarder::run(terminal, interval, rx));
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(true);
+            let _ = worker.await;
+            #[cfg(feature = "sandbox")]
+            if let Some(s) = embedded {
+                s.shutdown().await;
+            }
+            return ExitCode::SUCCESS;
+        }
+    };
+    running.stop().await;
+    code
+}
+
+fn queue_status(
+    t: &qrpos::terminal::Terminal,
+    online: bool,
+) -> Result<serde_json::Value, qrpos::store::StoreError> {
+    use qrpos::terminal::Clock;
+    let now_ms = qrpos::terminal::SystemClock.now().timestamp_millis();
+    let open = t.journal().open_sales()?;
+    let queued: Vec<&Sale> = open
+        .iter()
+        .filter(|s| matches!(s.status, Status::Queued | Status::Forwarded))
+        .collect();
+    let attention = t
+        .journal()
+        .all_sales()?
+        .iter()
+        .filter(|s| s.attention.is_some())
+        .count();
+    Ok(serde_json::json!({
+        "online": online,
+        "queued_count": queued.len(),
+        "queued_amount": queued.iter().map(|s| s.amount.0).sum::<u64>(),
+        "oldest_age_s": queued.iter().map(|s| s.created_at_ms).min().map(|c| (now_ms - c) / 1000),
+        "unknown_count": open.iter().filter(|s| matches!(s.status, Status::Submitted | Status::Unknown)).count(),
+        "attention_count": attention,
+    }))
+}
+
+fn waiting_and_attention(
+    t: &qrpos::terminal::Terminal,
+) -> Result<Vec<Sale>, qrpos::store::StoreError> {
+    let mut out: Vec<Sale> = t
+        .journal()
+        .open_sales()?
+        .into_iter()
+        .filter(|s| !s.status.is_final())
+        .collect();
+    let flagged: Vec<Sale> = t
+        .journal()
+        .all_sales()?
+        .into_iter()
+        .filter(|s| s.attention.is_some() && !out.iter().any(|o| o.id == s.id))
+        .collect();
+    out.extend(flagged);
+    Ok(out)
+}
+
+fn journal_export(common: &Common, date: &str, format: ExportFormat) -> ExitCode {
+    let config = match common.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+        return fail(format!("--date {date:?} is not a date like 2026-11-21"));
+    };
+    let journal = match qrpos::store::Journal::open(&config.journal_dir()) {
+        Ok(j) => j,
+        Err(e) => return fail(e),
+    };
+    let sales = match journal.sales_on(&day.format("%Y%m%d").to_string()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let export = qrpos::store::DayExport::new(date, &sales);
+    let result = match format {
+        ExportFormat::Json => serde_json::to_string_pretty(&export)
+            .map_err(|e| e.to_string())
+            .map(|s| println!("{s}")),
+        ExportFormat::Csv => export
+            .write_csv(std::io::stdout())
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }

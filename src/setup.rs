@@ -111,6 +111,7 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         grace: config.timeout(),
         query_attempts: b.query_attempts,
         query_backoff: Duration::from_millis(b.query_backoff_ms),
+        offline: config.offline_policy(),
     };
     let terminal = Terminal::new(
         journal,

@@ -5,6 +5,7 @@
 //! querying the original `bank_tran_id`, never by a new withdrawal.
 
 use crate::backend::{Gateway, Withdrawal};
+use crate::crash_point::{crash_point, AFTER_RESPONSE, AFTER_SUBMIT_JOURNALED};
 use crate::sale::{self, Outcome, Protocol, Sale, Status, Won};
 use crate::scan::{Payload, PayloadError, TrustedKeys};
 use crate::store::{Journal, NonceUse, StoreError};
@@ -38,6 +39,7 @@ pub struct SalePolicy {
     pub grace: Duration,
     pub query_attempts: u32,
     pub query_backoff: Duration,
+    pub offline: sale::OfflinePolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,7 @@ pub struct Terminal {
     clock: Arc<dyn Clock>,
 }
 
-fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
+pub(crate) fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
     t.timestamp_millis()
 }
 fn business_date(t: &DateTime<FixedOffset>) -> String {
@@ -127,6 +129,21 @@ impl Terminal {
 
     pub fn policy(&self) -> &SalePolicy {
         &self.policy
+    }
+
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub(crate) fn gateway(&self) -> &dyn Gateway {
+        self.gateway.as_ref()
+    }
+
+    pub(crate) fn classify(&self, answer: &sale::Answer, amount: Won) -> Outcome {
+        match self.policy.protocol {
+            Protocol::Openbanking => sale::classify_withdrawal(answer, amount),
+            Protocol::Payrequest => sale::classify_pay_request(answer, amount),
+        }
     }
 
     /// Step 1–2 of a sale: the amount is checked, the ids allocated, and the sale journaled
@@ -250,13 +267,16 @@ impl Terminal {
         } else {
             self.journal.save(&sale)?;
         }
+        crash_point(AFTER_SUBMIT_JOURNALED);
         let withdrawal = self.withdrawal(&sale);
         let answer = self.gateway.withdraw(&withdrawal).await;
-        let outcome = match self.policy.protocol {
-            Protocol::Openbanking => sale::classify_withdrawal(&answer, sale.amount),
-            Protocol::Payrequest => sale::classify_pay_request(&answer, sale.amount),
-        };
+        crash_point(AFTER_RESPONSE);
+        let outcome = self.classify(&answer, sale.amount);
         tracing::info!(sale = %sale.id, ?outcome, "withdrawal answered");
+        if let Outcome::NotSent { reason } = outcome {
+            self.offline(&mut sale, &reason)?;
+            return Ok(sale);
+        }
         self.settle(&mut sale, outcome, "withdrawal")?;
         if sale.status == Status::Unknown {
             sale = self
@@ -294,7 +314,55 @@ impl Terminal {
         Ok(touched)
     }
 
-    fn withdrawal(&self, sale: &Sale) -> Withdrawal {
+    /// Nothing left the device: queue the sale if the offline policy allows, else decline it.
+    fn offline(&self, sale: &mut Sale, reason: &str) -> Result<(), TerminalError> {
+        let now = now_ms(&self.clock.now());
+        let queued: Vec<sale::QueuedSale> = self
+            .journal
+            .open_sales()?
+            .iter()
+            .filter(|s| matches!(s.status, Status::Queued | Status::Forwarded) && s.id != sale.id)
+            .map(|s| sale::QueuedSale {
+                amount: s.amount,
+                created_at_ms: s.created_at_ms,
+            })
+            .collect();
+        match sale::offline_acceptance(
+            &self.policy.offline,
+            sale.amount,
+            sale.one_time_code,
+            &queued,
+            now,
+        ) {
+            Ok(()) => {
+                sale.advance(
+                    Status::Queued,
+                    now,
+                    format!("backend unreachable ({reason}): accepted offline"),
+                )?;
+                sale.code = Some("QUEUED".into());
+                sale.message = Some(format!(
+                    "accepted offline: {} will be sent when the backend answers again",
+                    sale.amount
+                ));
+            }
+            Err(why) => {
+                sale.advance(
+                    Status::Declined,
+                    now,
+                    format!("backend unreachable ({reason})"),
+                )?;
+                sale.code = Some("OFFLINE".into());
+                sale.message = Some(format!(
+                    "offline — cannot accept this payment: {why}; nothing was charged"
+                ));
+            }
+        }
+        self.journal.save(sale)?;
+        Ok(())
+    }
+
+    pub(crate) fn withdrawal(&self, sale: &Sale) -> Withdrawal {
         Withdrawal {
             bank_tran_id: sale.bank_tran_id.clone(),
             bank_tran_date: sale.bank_tran_date.clone(),
@@ -335,7 +403,7 @@ impl Terminal {
 
     /// Queries the original withdrawal up to `attempts` times with doubling back-off; the
     /// first query of an on-the-spot confirmation waits one back-off, a resolver query not.
-    async fn confirm(
+    pub(crate) async fn confirm(
         &self,
         mut sale: Sale,
         w: &Withdrawal,
@@ -354,7 +422,8 @@ impl Terminal {
                     if sale.status == Status::Unknown && sale.code.as_deref() == Some(code) => {}
                 other => self.settle(&mut sale, other, "query")?,
             }
-            if sale.status.is_final() {
+            // Settled, or back in the offline queue: nothing more to ask.
+            if sale.status != Status::Unknown {
                 break;
             }
         }
@@ -395,9 +464,24 @@ impl Terminal {
     }
 
     /// Applies an outcome to the sale and journals it (durably) before returning.
-    fn settle(&self, sale: &mut Sale, outcome: Outcome, via: &str) -> Result<(), TerminalError> {
+    pub(crate) fn settle(
+        &self,
+        sale: &mut Sale,
+        outcome: Outcome,
+        via: &str,
+    ) -> Result<(), TerminalError> {
         let now = now_ms(&self.clock.now());
         match outcome {
+            // An offline-accepted sale the backend never received goes back to the queue, to
+            // be sent again under the same id (the backend de-duplicates on it).
+            Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED" && sale.was_queued() => {
+                sale.advance(
+                    Status::Queued,
+                    now,
+                    format!("the backend never received it ({via}): queued again"),
+                )?;
+                sale.code = Some("QUEUED".into());
+            }
             Outcome::Approved { bank_tran_date } => {
                 if let Some(d) = bank_tran_date {
                     sale.bank_tran_date = d;

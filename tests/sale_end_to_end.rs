@@ -233,20 +233,20 @@ fn usage_and_config_errors_exit_2_with_a_message() {
 }
 
 #[test]
-fn a_backend_that_is_down_declines_offline_and_charges_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let t = Terminal::new(&format!("http://127.0.0.1:{port}"));
+fn with_offline_acceptance_off_a_backend_that_is_down_declines() {
+    let t = Terminal::with(
+        &format!("http://127.0.0.1:{}", common::free_port()),
+        "openbanking",
+        "[offline]\nenabled = false\n",
+    );
     let (code, out) = t.pay(1000, &t.code("alice", &[]));
     assert_eq!(code, 1, "{out}");
     assert_eq!(out["code"], "OFFLINE");
-    assert!(out["message"]
-        .as_str()
-        .unwrap()
-        .contains("nothing was charged"));
+    let msg = out["message"].as_str().unwrap();
+    assert!(
+        msg.contains("switched off") && msg.contains("nothing was charged"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -372,3 +372,26 @@ mod testserver;
 
 #[cfg(test)]
 mod tests;
+
+/// Whether the backend's host accepts a TCP connection within `timeout`: the "online" light
+/// on status screens. A real signal, not a guess, and it sends no payment bytes.
+pub async fn reachable(url: &str, timeout: Duration) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+        return false;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    matches!(
+        tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}

@@ -4,11 +4,13 @@
 
 mod amount;
 mod means;
+mod offline;
 mod outcome;
 mod state;
 
 pub use amount::{parse_amount, AmountError, Won};
 pub use means::{EmvData, PaymentMeans};
+pub use offline::{offline_acceptance, too_old_to_forward, OfflinePolicy, QueuedSale};
 pub use outcome::{
     classify_pay_request, classify_pay_status, classify_transfer_result, classify_withdrawal,
     Answer, Outcome, QueryAnswer,

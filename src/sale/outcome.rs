@@ -108,6 +108,17 @@ fn transport(answer: &Answer) -> Option<Outcome> {
     }
 }
 
+/// A query that could not even be sent settles nothing: still unknown, never "offline".
+fn query_transport(answer: &QueryAnswer) -> Option<Outcome> {
+    match transport(answer)? {
+        Outcome::NotSent { reason } => Some(Outcome::unknown(
+            "QUERY_NOT_SENT",
+            format!("backend unreachable ({reason})"),
+        )),
+        other => Some(other),
+    }
+}
+
 fn code_number(code: &str, letter: char) -> Option<u32> {
     let rest = code.strip_prefix(letter)?;
     if rest.len() == 4 && rest.chars().all(|c| c.is_ascii_digit()) {
@@ -289,13 +300,8 @@ pub fn classify_transfer_result(
     now_ms: i64,
     grace_ms: i64,
 ) -> Outcome {
-    if let Some(o) = transport(answer) {
-        return match o {
-            Outcome::NotSent { reason } => {
-                Outcome::unknown("QUERY_NOT_SENT", format!("backend unreachable ({reason})"))
-            }
-            other => other,
-        };
+    if let Some(o) = query_transport(answer) {
+        return o;
     }
     let Answer::Reply {
         code,
@@ -413,13 +419,8 @@ pub fn classify_pay_status(
     now_ms: i64,
     grace_ms: i64,
 ) -> Outcome {
-    if let Some(o) = transport(answer) {
-        return match o {
-            Outcome::NotSent { reason } => {
-                Outcome::unknown("QUERY_NOT_SENT", format!("backend unreachable ({reason})"))
-            }
-            other => other,
-        };
+    if let Some(o) = query_transport(answer) {
+        return o;
     }
     let Answer::Reply {
         code,

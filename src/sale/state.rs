@@ -6,6 +6,7 @@
 //! created ─▶ submitted ─▶ approved | declined | unknown ─▶ approved | declined   (resolved)
 //! created ─▶ queued ─▶ forwarded ─▶ approved | declined | unknown
 //! submitted ─▶ queued                                    (nothing left the device)
+//! forwarded | unknown ─▶ queued        (an offline sale the backend never received: sent again, same id)
 //! created ─▶ cancelled                                   (nothing was sent)
 //! ```
 
@@ -60,7 +61,7 @@ impl Status {
                 | (Submitted, Approved | Declined | Unknown | Queued)
                 | (Queued, Forwarded | Declined)
                 | (Forwarded, Approved | Declined | Unknown | Queued)
-                | (Unknown, Approved | Declined | Unknown)
+                | (Unknown, Approved | Declined | Unknown | Queued)
         )
     }
 }
@@ -205,11 +206,16 @@ impl Sale {
         !self.status.is_final() || self.recheck_due
     }
 
-    /// When the withdrawal was first sent (for the "not found yet" grace period).
+    /// Whether the sale was accepted offline (it has been in the queue).
+    pub fn was_queued(&self) -> bool {
+        self.history.iter().any(|t| t.to == Status::Queued)
+    }
+
+    /// When the withdrawal was last sent (for the "not found yet" grace period).
     pub fn sent_at_ms(&self) -> Option<i64> {
         self.history
             .iter()
-            .find(|t| matches!(t.to, Status::Submitted | Status::Forwarded))
+            .rfind(|t| matches!(t.to, Status::Submitted | Status::Forwarded))
             .map(|t| t.at_ms)
     }
 }

@@ -3,6 +3,8 @@
 //! used. Every write is made power-loss durable before the call returns (see
 //! [`Journal::durable`] and `ARCHITECTURE.md` § Durability).
 
+mod export;
 mod journal;
 
+pub use export::{DayExport, ExportRow, Totals};
 pub use journal::{Journal, NonceUse, StoreError};

@@ -33,8 +33,13 @@ impl Sandbox {
     }
 
     pub fn start_with(extra: &[&str]) -> Sandbox {
+        Self::start_on("127.0.0.1:0", extra)
+    }
+
+    /// A sandbox on a given address, e.g. to bring a "down" backend back on its old port.
+    pub fn start_on(listen: &str, extra: &[&str]) -> Sandbox {
         let mut child = Command::new(BIN)
-            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args(["sandbox", "--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -221,6 +226,22 @@ impl Terminal {
         c
     }
 
+    /// Runs `qrpos <args…> --config C --json` and parses each stdout line as JSON.
+    pub fn run_json(&self, args: &[&str]) -> (i32, Vec<Value>) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&["--config", self.config.to_str().unwrap(), "--json"]);
+        let out = qrpos(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let values = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{args:?} printed non-JSON {l:?}: {e}"))
+            })
+            .collect();
+        (out.status.code().unwrap_or(-1), values)
+    }
+
     pub fn resolve(&self) -> Output {
         qrpos(&[
             "resolve",
@@ -238,4 +259,13 @@ impl Terminal {
     pub fn sale(&self, sale_id: &str) -> qrpos::sale::Sale {
         self.journal().get(sale_id).expect("sale in journal")
     }
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,122 @@
+//! Store-and-forward: sends the sales accepted offline, oldest first, each under its original
+//! `bank_tran_id`, once the backend answers again; journals every step before acting on it;
+//! puts declines-after-forwarding and sales too old to send on the attention list. [`run`] is
+//! the background worker that also keeps the resolver going.
+
+use crate::crash_point::{crash_point, AFTER_FORWARD_JOURNALED, AFTER_RESPONSE};
+use crate::sale::{self, Outcome, Sale, Status};
+use crate::terminal::{now_ms, Terminal, TerminalError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What one forwarding pass did.
+#[derive(Debug, Default)]
+pub struct ForwardReport {
+    /// Sales the pass moved on (settled, unknown, or expired), in order.
+    pub sales: Vec<Sale>,
+    /// The backend could not be reached: the pass stopped, the rest stays queued.
+    pub offline: bool,
+}
+
+/// Sends every queued sale, oldest first. Stops at the first sign the backend is still
+/// unreachable, so order is kept and nothing is skipped ahead.
+pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError> {
+    let mut report = ForwardReport::default();
+    let queued: Vec<Sale> = t
+        .journal()
+        .open_sales()?
+        .into_iter()
+        .filter(|s| s.status == Status::Queued)
+        .collect();
+    for mut sale in queued {
+        let now = now_ms(&t.clock().now());
+        if sale::too_old_to_forward(&t.policy().offline, sale.created_at_ms, now) {
+            sale.advance(Status::Declined, now, "too old to forward: not sent")?;
+            sale.code = Some("EXPIRED_OFFLINE".into());
+            sale.message = Some(
+                "accepted offline but not sent within the offline time limit; nothing was charged"
+                    .into(),
+            );
+            sale.attention = Some(format!(
+                "offline sale of {} was never charged (too old to send): collect the payment another way",
+                sale.amount
+            ));
+            t.journal().save(&sale)?;
+            report.sales.push(sale);
+            continue;
+        }
+        sale.advance(Status::Forwarded, now, "forwarding")?;
+        t.journal().save(&sale)?;
+        crash_point(AFTER_FORWARD_JOURNALED);
+        let w = t.withdrawal(&sale);
+        let answer = t.gateway().withdraw(&w).await;
+        crash_point(AFTER_RESPONSE);
+        let outcome = t.classify(&answer, sale.amount);
+        tracing::info!(sale = %sale.id, ?outcome, "forwarded");
+        match outcome {
+            Outcome::NotSent { reason } => {
+                sale.advance(
+                    Status::Queued,
+                    now_ms(&t.clock().now()),
+                    format!("still unreachable ({reason})"),
+                )?;
+                t.journal().save(&sale)?;
+                report.offline = true;
+                break;
+            }
+            Outcome::Declined { ref message, .. } => {
+                sale.attention = Some(format!(
+                    "declined after forwarding ({message}): the customer was told it was accepted — collect {} another way",
+                    sale.amount
+                ));
+                t.settle(&mut sale, outcome, "forwarded")?;
+            }
+            other => {
+                t.settle(&mut sale, other, "forwarded")?;
+                if sale.status == Status::Unknown {
+                    sale = t.confirm(sale, &w, t.policy().query_attempts).await?;
+                }
+            }
+        }
+        report.sales.push(sale);
+    }
+    Ok(report)
+}
+
+/// The background worker: resolver then forwarder, every `interval` while there is work,
+/// backing off (doubling, up to 1 minute) while the backend is unreachable. Ends when `stop`
+/// turns true.
+pub async fn run(
+    t: Arc<Terminal>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let offline = match pass(&t).await {
+            Ok(offline) => offline,
+            Err(e) => {
+                tracing::error!("forwarder: {e}");
+                true
+            }
+        };
+        wait = if offline {
+            (wait * 2).clamp(interval, Duration::from_secs(60))
+        } else {
+            interval
+        };
+    }
+}
+
+/// One resolver + forwarder pass; true if the backend looked unreachable.
+pub async fn pass(t: &Terminal) -> Result<bool, TerminalError> {
+    t.resolve_open().await?;
+    Ok(forward_queued(t).await?.offline)
+}
