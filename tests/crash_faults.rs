@@ -320,6 +320,10 @@ struct Stats {
     net_downs: usize,
     hung: usize,
     statics: usize,
+    /// What `pay` printed (`status/state`, or `killed`), for the summary.
+    printed: BTreeMap<String, usize>,
+    /// Kills by how they were made.
+    kill_kinds: BTreeMap<String, usize>,
 }
 
 /// A `pay` that told the cashier the sale was accepted (approved or queued).
@@ -477,6 +481,11 @@ impl Soak {
         let run = self.run(cmd, kill);
         if run.signalled() {
             self.stats.kills += 1;
+            *self
+                .stats
+                .kill_kinds
+                .entry("settle-run".into())
+                .or_default() += 1;
         }
         self.note(format!(
             "settle run kill={kill:?} exit={:?} signal={:?} out={}",
@@ -600,7 +609,25 @@ impl Soak {
         let crashed = run.signalled() || (matches!(kill, Kill::CrashAt(_)) && out.is_none());
         if crashed {
             self.stats.kills += 1;
+            let kind = match kill {
+                Kill::CrashAt(p) => p.to_string(),
+                Kill::After(_) => "sigkill-random".into(),
+                Kill::InFlight => "sigkill-in-flight".into(),
+                other => format!("{other:?}"),
+            };
+            *self.stats.kill_kinds.entry(kind).or_default() += 1;
         }
+        let printed = out.as_ref().map_or_else(
+            || "killed".to_string(),
+            |o| {
+                format!(
+                    "{}/{}",
+                    o["status"].as_str().unwrap_or("?"),
+                    o["state"].as_str().unwrap_or("?")
+                )
+            },
+        );
+        *self.stats.printed.entry(printed).or_default() += 1;
         if let Some(o) = &out {
             let status = o["status"].as_str().unwrap_or("").to_string();
             if status == "approved" || status == "queued" {
@@ -688,6 +715,8 @@ impl Soak {
             started.elapsed().as_secs_f64(),
             self.seed
         );
+        println!("  printed by pay: {:?}", s.printed);
+        println!("  kills by kind: {:?}", s.kill_kinds);
         v
     }
 
