@@ -979,10 +979,10 @@ fn checker_catches_lost_and_mismatched_sales() {
 /// is refused without committing (`reply A0007, commit:false`) is never settled. The sandbox
 /// keeps the id taken but `transfer/result` says A0310 (no such transfer), so the terminal
 /// re-queues it as "never received", re-sends it under the same id, gets A0326, queries,
-/// gets A0310 again, re-queues... forever: the cashier was told "accepted", no money moves,
-/// and no attention flag is raised. Ignored until the product settles it (or flags it).
+/// gets A0310 again, re-queued... forever: the cashier was told "accepted", no money moved,
+/// and no attention flag was raised. Now a sale the backend has answered is never re-queued:
+/// the contradiction goes to the attention list.
 #[test]
-#[ignore = "product bug: forwarder re-send livelock after a non-committed refusal"]
 fn a_forwarded_sale_refused_without_commit_settles_or_is_flagged() {
     let mut s = Soak::new(2);
     s.backend.down();
