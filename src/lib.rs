@@ -4,6 +4,7 @@
 //! `sandbox` is the local mock of the payment backend.
 
 pub mod backend;
+pub mod camera;
 pub mod config;
 pub mod protocol;
 pub mod sale;
