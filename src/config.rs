@@ -87,7 +87,8 @@ pub struct ScanSection {
     pub trusted_keys: Vec<TrustedKeyEntry>,
     /// The same code read again within this many ms of its last sighting is one read.
     pub dedup_ms: u64,
-    /// Decode time per camera frame; further cascade steps wait for the next frame.
+    /// Average decode time per camera frame: the first cascade step runs on every frame,
+    /// further steps when the saved-up budget covers them (see `scan::live`).
     pub frame_budget_ms: u64,
 }
 
@@ -177,7 +178,7 @@ impl Default for ScanSection {
             trust_sandbox_key: false,
             trusted_keys: Vec::new(),
             dedup_ms: 2000,
-            frame_budget_ms: 8,
+            frame_budget_ms: 2,
         }
     }
 }

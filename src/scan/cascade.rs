@@ -112,20 +112,21 @@ impl Default for Cascade {
 }
 
 impl Cascade {
-    /// The measured order: rxing on the frame first (reads ~93% of the benchmark photos on
-    /// its own and is the cheapest), then rqrr on the frame and on preparations rxing does
-    /// not do internally, then rxing again on rescaled frames.
+    /// The measured order (`qrpos bench decode`, 179 photos): rxing on the frame reads 170
+    /// at ~0.3 ms median, with or without `TRY_HARDER`, so the fast variant goes first; rqrr
+    /// on a local-mean threshold adds 2 it misses, rxing on an up-scaled frame 1 more. The
+    /// remaining rqrr steps add nothing on the photos but are cheap insurance for frames
+    /// unlike them (and run only after everything else failed).
     pub fn standard() -> Cascade {
         use Preparation::*;
         Cascade::new(vec![
             Step::new(Rxing::new(false), AsIs),
-            Step::new(Rxing::default(), AsIs),
-            Step::new(Rqrr, AsIs),
             Step::new(Rqrr, LocalMean),
+            Step::new(Rxing::new(true), Upscale),
+            Step::new(Rxing::new(false), Downscale),
             Step::new(Rqrr, Otsu),
-            Step::new(Rxing::default(), Downscale),
+            Step::new(Rqrr, AsIs),
             Step::new(Rqrr, Downscale),
-            Step::new(Rxing::default(), Upscale),
             Step::new(Rqrr, Upscale),
             Step::new(Rqrr, Invert),
         ])

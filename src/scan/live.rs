@@ -1,7 +1,14 @@
 //! Per-frame decoding for a live camera: the region of interest first, then the cascade's
-//! first step on every frame, then the remaining steps in rotation as far as the per-frame
+//! first step on every frame, then the remaining steps in rotation as far as the time
 //! budget allows, so a code in view is re-read cheaply and a hard code is still attacked
 //! with every preparation over a few frames.
+//!
+//! The budget is an average on top of the first step: each frame earns `budget` of credit
+//! (saved up to [`MAX_CREDIT`]), and a rotation step runs only when the credit covers its
+//! measured cost. So most frames cost only the cheap first step, an expensive preparation
+//! runs every few frames, and no frame takes longer than the first step plus the credit cap
+//! plus one step's first (unmeasured) run. The first step is not charged: if it alone cost
+//! more than the budget, the rotation would starve and hard codes never be tried.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +16,9 @@ use image::GrayImage;
 
 use super::cascade::{Cascade, Outcome};
 use super::engine::Bounds;
+
+/// Credit never saved beyond this: keeps any one frame well inside a 30 fps interval.
+pub const MAX_CREDIT: Duration = Duration::from_millis(20);
 
 /// Weight of the newest measurement in a step's running cost estimate.
 const COST_WEIGHT: f64 = 0.25;
@@ -24,6 +34,7 @@ pub struct FrameDecoder {
     /// Running cost estimate per step, for the frame size last seen; `None` until measured.
     cost: Vec<Option<Duration>>,
     frame_size: (u32, u32),
+    credit: Duration,
 }
 
 impl FrameDecoder {
@@ -36,6 +47,7 @@ impl FrameDecoder {
             cursor: 0,
             cost: vec![None; n],
             frame_size: (0, 0),
+            credit: Duration::ZERO,
         }
     }
 
@@ -49,11 +61,16 @@ impl FrameDecoder {
         self.roi = None;
     }
 
-    /// Decode one frame. The first step always runs; another step runs only if its measured
-    /// cost fits what is left of the budget, so a frame overruns by at most one step's first
-    /// (unmeasured) run.
+    fn charge(&mut self, rotation_started: Option<Instant>) {
+        if let Some(t) = rotation_started {
+            self.credit = self.credit.saturating_sub(t.elapsed());
+        }
+    }
+
+    /// Decode one frame. The first step always runs; another step runs only if the credit
+    /// covers its measured cost (an unmeasured step needs a full frame's budget).
     pub fn decode(&mut self, frame: &GrayImage) -> Outcome {
-        let started = Instant::now();
+        self.credit = (self.credit + self.budget).min(MAX_CREDIT.max(self.budget));
         if frame.dimensions() != self.frame_size {
             self.frame_size = frame.dimensions();
             self.cost.iter_mut().for_each(|c| *c = None);
@@ -77,15 +94,19 @@ impl FrameDecoder {
             .chain((0..n - 1).map(|k| 1 + (self.cursor + k) % (n - 1)))
             .collect();
         let mut ran_rotation = 0;
+        let mut rotation_started = None;
         for (pos, &i) in rotation.iter().enumerate() {
             let step = &self.cascade.steps()[i];
             if !step.preparation.applies(frame.width(), frame.height()) {
                 continue;
             }
             if pos > 0 {
-                let left = self.budget.saturating_sub(started.elapsed());
-                if self.cost[i].is_some_and(|c| c > left) || left.is_zero() {
-                    continue;
+                let spent = rotation_started.get_or_insert_with(Instant::now).elapsed();
+                let left = self.credit.saturating_sub(spent);
+                let need = self.cost[i].unwrap_or(Duration::ZERO);
+                if need > left || left.is_zero() {
+                    // Not affordable this frame; the rotation waits here for more credit.
+                    break;
                 }
                 ran_rotation = pos;
             }
@@ -102,9 +123,11 @@ impl FrameDecoder {
                 self.roi = o.reads[0].bounds;
                 total.reads = o.reads;
                 total.step = o.step;
+                self.charge(rotation_started);
                 return total;
             }
         }
+        self.charge(rotation_started);
         // Next frame continues the rotation after the last step this frame could afford.
         if n > 1 {
             self.cursor = (self.cursor + ran_rotation) % (n - 1);

@@ -31,7 +31,7 @@ impl Default for ScannerSettings {
     fn default() -> Self {
         ScannerSettings {
             cascade: Cascade::standard(),
-            frame_budget: Duration::from_millis(8),
+            frame_budget: Duration::from_millis(2),
             dedup: Duration::from_millis(2000),
         }
     }
