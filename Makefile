@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs missing system packages first.
-.PHONY: run test deps
+.PHONY: run test deps bench
 
 deps:
 	@bash scripts/install-deps.sh
@@ -11,3 +11,10 @@ run: deps
 
 test: deps
 	cargo test
+
+# The scanner against zxing-cpp and zbar on the sample photos (release build).
+bench:
+	command -v zbarimg >/dev/null || sudo apt-get install -y zbar-tools
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/pip install -q zxing-cpp numpy pyzbar
+	cargo run --release -- bench decode ../shared/qr-samples/*

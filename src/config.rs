@@ -34,6 +34,7 @@ pub struct Config {
     pub backend: BackendSection,
     pub scan: ScanSection,
     pub offline: OfflineSection,
+    pub camera: CameraSection,
 }
 
 /// When the backend is unreachable: which sales may be queued and forwarded later.
@@ -115,6 +116,51 @@ pub struct ScanSection {
     pub trust_sandbox_key: bool,
     /// Public keys of the backends that sign one-time codes.
     pub trusted_keys: Vec<TrustedKeyEntry>,
+    /// The same code read again within this many ms of its last sighting is one read.
+    pub dedup_ms: u64,
+    /// Average decode time per camera frame: the first cascade step runs on every frame,
+    /// further steps when the saved-up budget covers them (see `scan::live`).
+    pub frame_budget_ms: u64,
+}
+
+/// Where frames come from: a camera, or a folder of images replayed (simulator, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameSourceKind {
+    Camera,
+    Replay,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraSection {
+    pub source: FrameSourceKind,
+    /// V4L2 device: an index (`0` = `/dev/video0`) or a path like `/dev/video2`.
+    pub device: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Image file or folder replayed when `source = "replay"`.
+    pub replay_dir: Option<PathBuf>,
+    pub replay_fps: u32,
+    /// Start the replay over at its end (the simulator); else the source ends.
+    #[serde(rename = "loop")]
+    pub replay_loop: bool,
+}
+
+impl Default for CameraSection {
+    fn default() -> Self {
+        CameraSection {
+            source: FrameSourceKind::Camera,
+            device: "0".into(),
+            width: 640,
+            height: 480,
+            fps: 30,
+            replay_dir: None,
+            replay_fps: 30,
+            replay_loop: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +208,8 @@ impl Default for ScanSection {
             accept_static: true,
             trust_sandbox_key: false,
             trusted_keys: Vec::new(),
+            dedup_ms: 2000,
+            frame_budget_ms: 2,
         }
     }
 }
@@ -296,6 +344,7 @@ impl Config {
         if o.retry_interval_ms == 0 {
             return invalid("offline.retry_interval_ms", "0", "must be above 0 ms");
         }
+        self.validate_scanner()?;
         for key in &self.scan.trusted_keys {
             if crate::scan::TrustedKeys::new()
                 .add_base64(key.id, &key.public_key)
@@ -320,6 +369,74 @@ impl Config {
             max_count: o.max_count,
             max_age: Duration::from_secs(o.max_age_s),
         }
+    }
+
+    fn validate_scanner(&self) -> Result<(), ConfigError> {
+        let (s, c) = (&self.scan, &self.camera);
+        let invalid = |field: &'static str, value: String, why: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                value,
+                why: why.to_string(),
+            })
+        };
+        if s.dedup_ms > 60_000 {
+            return invalid(
+                "scan.dedup_ms",
+                s.dedup_ms.to_string(),
+                "must be 0 ..= 60000 ms",
+            );
+        }
+        if s.frame_budget_ms == 0 || s.frame_budget_ms > 1000 {
+            return invalid(
+                "scan.frame_budget_ms",
+                s.frame_budget_ms.to_string(),
+                "must be 1 ..= 1000 ms",
+            );
+        }
+        let device_ok = c.device.parse::<u32>().is_ok() || c.device.starts_with("/dev/");
+        if !device_ok {
+            return invalid(
+                "camera.device",
+                c.device.clone(),
+                "must be an index like 0 or a path like /dev/video0",
+            );
+        }
+        if !(16..=4096).contains(&c.width) || !(16..=4096).contains(&c.height) {
+            return invalid(
+                "camera.width",
+                format!("{}x{}", c.width, c.height),
+                "width and height must be 16 ..= 4096 pixels",
+            );
+        }
+        if !(1..=120).contains(&c.fps) {
+            return invalid("camera.fps", c.fps.to_string(), "must be 1 ..= 120");
+        }
+        if !(1..=1000).contains(&c.replay_fps) {
+            return invalid(
+                "camera.replay_fps",
+                c.replay_fps.to_string(),
+                "must be 1 ..= 1000",
+            );
+        }
+        if c.source == FrameSourceKind::Replay && c.replay_dir.is_none() {
+            return invalid(
+                "camera.replay_dir",
+                String::new(),
+                "is required when camera.source = \"replay\": an image file or folder",
+            );
+        }
+        Ok(())
+    }
+
+    /// `[scan] frame_budget_ms` as a duration.
+    pub fn frame_budget(&self) -> Duration {
+        Duration::from_millis(self.scan.frame_budget_ms)
+    }
+
+    /// `[scan] dedup_ms` as a duration.
+    pub fn dedup_window(&self) -> Duration {
+        Duration::from_millis(self.scan.dedup_ms)
     }
 
     pub fn max_amount(&self) -> Won {

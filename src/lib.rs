@@ -5,6 +5,7 @@
 //! backend.
 
 pub mod backend;
+pub mod camera;
 pub mod config;
 pub mod crash_point;
 pub mod forwarder;

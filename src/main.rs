@@ -68,6 +68,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the scanner (release build): `bench decode DIR…`.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// QR codes for sandbox customers.
     Qr {
         #[command(subcommand)]
@@ -137,6 +142,27 @@ enum JournalCommand {
         date: Option<String>,
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Decode every image that has a NAME.txt beside it; compare with zxing-cpp and zbar.
+    Decode {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The whole report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Skip the per-step yield table (each step alone over every image).
+        #[arg(long)]
+        no_steps: bool,
+        /// Skip zxing-cpp and zbar.
+        #[arg(long)]
+        no_references: bool,
+        /// Config file whose `[scan] frame_budget_ms` the live-frame figures use.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -243,6 +269,16 @@ async fn main() -> ExitCode {
         } => journal_export(&common, &date, format),
         Command::Queue { what } => queue(what).await,
         Command::Decode { files, json } => decode(&files, json),
+        Command::Bench {
+            what:
+                BenchCommand::Decode {
+                    dirs,
+                    json,
+                    no_steps,
+                    no_references,
+                    config,
+                },
+        } => bench_decode(dirs, json, !no_steps, !no_references, config.as_deref()),
         Command::Qr {
             what:
                 QrCommand::Issue {
@@ -741,6 +777,42 @@ fn decode(files: &[PathBuf], json: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_DECLINED)
+    }
+}
+
+fn bench_decode(
+    dirs: Vec<PathBuf>,
+    json: bool,
+    per_step: bool,
+    references: bool,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    let config = match config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        },
+        None => Config::demo(),
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("qrpos: warning: a debug build; decode times mean little (use --release)");
+    }
+    let opts = qrpos::scan::bench::BenchOptions {
+        dirs,
+        frame_budget: config.frame_budget(),
+        per_step,
+        references,
+    };
+    match qrpos::scan::bench::run(&opts) {
+        Ok(report) if json => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            qrpos::scan::bench::print_text(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -1,16 +1,18 @@
-//! Camera image → the texts of the QR codes in it, with the QR engine (rqrr) isolated so that
-//! a panic inside it costs one frame, never the terminal.
+//! Image file or greyscale image → the texts of the QR codes in it, through the full
+//! [`Cascade`] (every engine and preparation, no time budget): what `qrpos decode` and
+//! `qrpos pay` use on a still image. Live frames go through [`super::Scanner`] instead.
 //!
-//! rqrr can panic on some real-world images (rqrr issue #54), so every call into it runs
-//! inside [`std::panic::catch_unwind`]. The default panic hook still prints the panic message
-//! to stderr: silencing it would mean swapping the process-wide hook, which other threads
-//! rely on.
+//! Engine panics are contained per call (see [`super::engine`]). The default panic hook still
+//! prints the panic message to stderr: silencing it would mean swapping the process-wide
+//! hook, which other threads rely on.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use image::GrayImage;
-use rqrr::PreparedImage;
+
+use super::cascade::Cascade;
 
 /// Why an image yielded no code text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,83 +39,18 @@ pub fn decode_file(path: &Path) -> Result<Vec<String>, DecodeError> {
 
 /// Decode every QR code in a greyscale image, in detection order, without duplicates.
 ///
-/// Dark-on-light is tried first; only if that finds nothing is the inverted image tried, for
-/// light-on-dark codes (some apps' dark mode).
+/// The cascade stops at the first step that reads anything; light-on-dark codes are among
+/// its steps.
 pub fn decode_luma(img: &GrayImage) -> Result<Vec<String>, DecodeError> {
-    let first = scan(img.clone());
-    if !first.texts.is_empty() {
-        return Ok(first.texts);
-    }
-    let mut inverted = img.clone();
-    image::imageops::invert(&mut inverted);
-    let second = scan(inverted);
-    if !second.texts.is_empty() {
-        Ok(second.texts)
-    } else if first.panicked || second.panicked {
+    static CASCADE: OnceLock<Cascade> = OnceLock::new();
+    let outcome = CASCADE.get_or_init(Cascade::standard).run(img, None);
+    if !outcome.reads.is_empty() {
+        Ok(outcome.reads.into_iter().map(|r| r.text).collect())
+    } else if outcome.panics > 0 {
         Err(DecodeError::EnginePanicked)
     } else {
         Err(DecodeError::NoCode)
     }
-}
-
-/// What one rqrr pass over an image produced.
-struct Scan {
-    texts: Vec<String>,
-    /// rqrr panicked somewhere; codes found before or beside the panic are still in `texts`.
-    panicked: bool,
-}
-
-fn scan(img: GrayImage) -> Scan {
-    let mut result = Scan {
-        texts: Vec::new(),
-        panicked: false,
-    };
-    let Some(mut prepared) = contain(|| PreparedImage::prepare(img)) else {
-        result.panicked = true;
-        return result;
-    };
-    let Some(grids) = contain(|| prepared.detect_grids()) else {
-        result.panicked = true;
-        return result;
-    };
-    // Decoding each grid separately: one bad grid must not hide a good one beside it.
-    for grid in &grids {
-        let mut raw = Vec::new();
-        match contain(|| grid.decode_to(&mut raw)) {
-            Some(Ok(_meta)) => {
-                let text = bytes_to_text(&raw);
-                if !result.texts.contains(&text) {
-                    result.texts.push(text);
-                }
-            }
-            // A grid that looked like a code but failed error correction: not a code.
-            Some(Err(_)) => {}
-            None => result.panicked = true,
-        }
-    }
-    result
-}
-
-/// Run one rqrr call, turning a panic into `None`.
-///
-/// `AssertUnwindSafe` is sound here: whatever rqrr was mutating when it panicked (the
-/// prepared image, the output buffer) is dropped unused by [`scan`] afterwards.
-fn contain<T>(engine_call: impl FnOnce() -> T) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(engine_call)).ok()
-}
-
-/// QR byte mode carries no reliable charset: UTF-8 if valid, else Shift_JIS (the QR default
-/// in Japan, and what rqrr emits for Kanji mode) if it decodes cleanly, else Latin-1, which
-/// maps every byte and so never fails.
-fn bytes_to_text(raw: &[u8]) -> String {
-    if let Ok(s) = std::str::from_utf8(raw) {
-        return s.to_string();
-    }
-    if let Some(s) = encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(raw)
-    {
-        return s.into_owned();
-    }
-    raw.iter().map(|&b| char::from(b)).collect()
 }
 
 #[cfg(test)]
@@ -174,24 +111,5 @@ mod tests {
             decode_file(&dir.path().join("missing.png")),
             Err(DecodeError::Unreadable(_))
         ));
-    }
-
-    #[test]
-    fn engine_panic_is_contained() {
-        assert_eq!(contain(|| 7), Some(7));
-        let crashed: Option<()> = contain(|| panic!("simulated rqrr crash"));
-        assert_eq!(crashed, None);
-    }
-
-    #[test]
-    fn byte_charsets() {
-        assert_eq!(bytes_to_text("가".as_bytes()), "가");
-        // "コード" in Shift_JIS.
-        assert_eq!(
-            bytes_to_text(&[0x83, 0x52, 0x81, 0x5B, 0x83, 0x68]),
-            "コード"
-        );
-        // Not UTF-8, not Shift_JIS (0xA0 is no Shift_JIS byte): Latin-1.
-        assert_eq!(bytes_to_text(&[0xA0, 0xE9]), "\u{a0}é");
     }
 }
