@@ -47,9 +47,9 @@ def main():
                 version = "?"
         results = []
         for a in arrays:
-            t = time.perf_counter()
-            found = zxingcpp.read_barcodes(a, formats=zxingcpp.BarcodeFormat.QRCode)
-            ms = (time.perf_counter() - t) * 1000
+            found, ms = best_of(
+                lambda: zxingcpp.read_barcodes(a, formats=zxingcpp.BarcodeFormat.QRCode)
+            )
             results.append({"texts": [b.text for b in found], "ms": ms})
         print(json.dumps({"decoder": "zxing-cpp " + version, "results": results}))
     except ImportError:
@@ -60,9 +60,9 @@ def main():
 
         results = []
         for (w, h, px) in images:
-            t = time.perf_counter()
-            found = pyzbar.decode((px, w, h), symbols=[pyzbar.ZBarSymbol.QRCODE])
-            ms = (time.perf_counter() - t) * 1000
+            found, ms = best_of(
+                lambda: pyzbar.decode((px, w, h), symbols=[pyzbar.ZBarSymbol.QRCODE])
+            )
             texts = []
             for s in found:
                 # zbar hands back bytes it has already transcoded to UTF-8 where it could.
@@ -78,6 +78,19 @@ def main():
                 }
             )
         )
+
+
+def best_of(decode, runs=3):
+    """The result and the fastest of `runs` timings in ms: the same rule as the qrpos side,
+    so a scheduling hiccup on one run moves neither median."""
+    best = None
+    found = None
+    for _ in range(runs):
+        t = time.perf_counter()
+        found = decode()
+        ms = (time.perf_counter() - t) * 1000
+        best = ms if best is None else min(best, ms)
+    return found, best
 
 
 if __name__ == "__main__":

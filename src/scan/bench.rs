@@ -65,6 +65,19 @@ impl Tally {
     }
 }
 
+/// The result of the first run and the fastest of `runs` timings, in ms.
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let first = f();
+    let mut best = ms_since(t);
+    for _ in 1..runs {
+        let t = Instant::now();
+        let _ = f();
+        best = best.min(ms_since(t));
+    }
+    (first, best)
+}
+
 fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
@@ -108,9 +121,9 @@ pub fn run(opts: &BenchOptions) -> Result<Value, String> {
     let mut read_by: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     for s in &samples {
-        let t = Instant::now();
-        let outcome = cascade.run(&s.image, None);
-        let ms = ms_since(t);
+        // Best of three, as the reference script times its decoders: one scheduling hiccup
+        // must not move either median.
+        let (outcome, ms) = best_of(3, || cascade.run(&s.image, None));
         let texts: Vec<String> = outcome.reads.iter().map(|r| r.text.clone()).collect();
         let panicked = outcome.panics > 0;
         per_folder
@@ -149,6 +162,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value, String> {
     };
 
     let frames = frame_timings(&cascade, opts.frame_budget);
+    let latency = camera_latency(&cascade, opts.frame_budget);
 
     let references = if opts.references {
         run_references(&samples)
@@ -177,6 +191,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value, String> {
         },
         "steps_alone": per_step,
         "frames": frames,
+        "camera_30fps": latency,
         "frame_budget_ms": opts.frame_budget.as_secs_f64() * 1000.0,
         "references": references,
     }))
@@ -261,6 +276,58 @@ fn median_ms(runs: usize, mut f: impl FnMut() -> bool) -> (f64, bool) {
         ms.push(ms_since(t));
     }
     (round3(percentile(&ms, 0.5)), all_ok)
+}
+
+/// The scanner thread fed like a 30 fps camera: frames without a code, then a phone comes
+/// into view. Latency is from the frame's capture to the read event; the scanner keeps up
+/// if no frame had to be dropped and the latency stays under one frame interval (33.3 ms).
+fn camera_latency(cascade: &Cascade, budget: Duration) -> Vec<Value> {
+    use super::scanner::{Scanner, ScannerSettings};
+    const INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / 30);
+    const TRIALS: usize = 8;
+    [(640, 480), (1280, 720)]
+        .into_iter()
+        .map(|(w, h)| {
+            let empty = scene(w, h);
+            let scanner = Scanner::start(ScannerSettings {
+                cascade: cascade.clone(),
+                frame_budget: budget,
+                dedup: Duration::from_millis(2000),
+            });
+            let mut latencies = Vec::new();
+            let mut frames_until_read = Vec::new();
+            let mut next = Instant::now();
+            for trial in 0..TRIALS {
+                let coded = scene_with_code(w, h, &format!("QP1 latency trial {trial}"));
+                // Ten empty frames, then the code stays in view until it is read (≤ 30 frames).
+                for n in 0..40 {
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                    next += INTERVAL;
+                    let frame = if n < 10 { empty.clone() } else { coded.clone() };
+                    scanner.submit(frame, Instant::now());
+                    if n >= 10 {
+                        if let Ok(ev) = scanner.events().recv_timeout(INTERVAL.saturating_sub(Duration::from_millis(1))) {
+                            latencies.push(ev.latency.as_secs_f64() * 1000.0);
+                            frames_until_read.push((n - 9) as f64);
+                            break;
+                        }
+                    }
+                }
+            }
+            let stats = scanner.stop();
+            json!({
+                "frame": format!("{w}x{h}"),
+                "reads": latencies.len(),
+                "trials": TRIALS,
+                "latency_median_ms": round3(percentile(&latencies, 0.5)),
+                "latency_max_ms": round3(latencies.iter().cloned().fold(0.0, f64::max)),
+                "frames_until_read_max": frames_until_read.iter().cloned().fold(0.0, f64::max),
+                "frames_submitted": stats.frames_submitted,
+                "frames_dropped": stats.frames_dropped,
+                "keeps_up": stats.frames_dropped == 0 && latencies.iter().all(|l| *l <= INTERVAL.as_secs_f64() * 1000.0),
+            })
+        })
+        .collect()
 }
 
 /// Live-path cost per frame: no code in view (steady state of the rotation), a code seen
@@ -453,6 +520,23 @@ pub fn print_text(report: &Value) {
                 f["code_first_sight_read"],
                 f["roi_hit_read"],
                 f["roi_hit_step"]
+            );
+        }
+    }
+    if let Some(runs) = report["camera_30fps"].as_array() {
+        println!("\nscanner thread fed at 30 fps (one frame = 33.3 ms): capture → read");
+        for r in runs {
+            println!(
+                "{:<10} reads {}/{}  latency median {} ms, max {} ms  frames until read ≤ {}  dropped {}/{}  keeps up: {}",
+                r["frame"].as_str().unwrap_or("?"),
+                r["reads"],
+                r["trials"],
+                r["latency_median_ms"],
+                r["latency_max_ms"],
+                r["frames_until_read_max"],
+                r["frames_dropped"],
+                r["frames_submitted"],
+                r["keeps_up"]
             );
         }
     }

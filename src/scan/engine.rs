@@ -16,8 +16,8 @@ use rxing::multi::MultipleBarcodeReader;
 use rxing::qrcode::cpp_port::QrReader;
 use rxing::qrcode::QRCodeReader;
 use rxing::{
-    common::HybridBinarizer, BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, RXingResult,
-    Reader,
+    common::{GlobalHistogramBinarizer, HybridBinarizer},
+    BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, RXingResult, Reader,
 };
 
 /// One code an engine read, with where it sat in the image it was given.
@@ -65,6 +65,16 @@ impl Bounds {
 
     /// These bounds mapped out of an image that was scaled by `scale` and cropped at
     /// `(dx, dy)` of the original.
+    /// The smallest bounds holding both.
+    pub fn union(self, other: Bounds) -> Bounds {
+        Bounds {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
+
     pub fn unmap(self, scale: f32, dx: f32, dy: f32) -> Bounds {
         Bounds {
             x0: self.x0 / scale + dx,
@@ -171,6 +181,13 @@ impl Engine for Rqrr {
 #[derive(Clone)]
 pub struct Rxing {
     hints: DecodeHints,
+    /// The multi-code reader (also finds a code inside a code) or the single-code one,
+    /// whose detector picks the best three finder patterns and reads a few photos the
+    /// multi reader misses. Separate steps, so a frame without a code pays for one search.
+    multi: bool,
+    /// One global black level instead of HybridBinarizer's local blocks: cheaper, and
+    /// enough for an evenly lit code.
+    global: bool,
 }
 
 impl Default for Rxing {
@@ -183,6 +200,7 @@ impl std::fmt::Debug for Rxing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rxing")
             .field("try_harder", &self.hints.TryHarder)
+            .field("multi", &self.multi)
             .finish()
     }
 }
@@ -196,7 +214,27 @@ impl Rxing {
             TryHarder: Some(try_harder),
             ..DecodeHints::default()
         };
-        Rxing { hints }
+        Rxing {
+            hints,
+            multi: true,
+            global: false,
+        }
+    }
+
+    /// Fast mode with a global black level.
+    pub fn global() -> Rxing {
+        Rxing {
+            global: true,
+            ..Rxing::new(false)
+        }
+    }
+
+    /// The single-code reader, fast mode.
+    pub fn single() -> Rxing {
+        Rxing {
+            multi: false,
+            ..Rxing::new(false)
+        }
     }
 
     fn try_harder(&self) -> bool {
@@ -204,10 +242,10 @@ impl Rxing {
     }
 
     fn detect<B: rxing::Binarizer>(&self, bitmap: &mut BinaryBitmap<B>) -> Vec<RXingResult> {
-        if let Ok(found) = QrReader.decode_multiple_with_hints(bitmap, &self.hints) {
-            if !found.is_empty() {
-                return found;
-            }
+        if self.multi {
+            return QrReader
+                .decode_multiple_with_hints(bitmap, &self.hints)
+                .unwrap_or_default();
         }
         QRCodeReader
             .decode_with_hints(bitmap, &self.hints)
@@ -218,10 +256,13 @@ impl Rxing {
 
 impl Engine for Rxing {
     fn name(&self) -> &'static str {
-        if self.try_harder() {
-            "rxing"
-        } else {
-            "rxing-fast"
+        if self.global {
+            return "rxing-global";
+        }
+        match (self.multi, self.try_harder()) {
+            (false, _) => "rxing-single",
+            (true, true) => "rxing",
+            (true, false) => "rxing-fast",
         }
     }
 
@@ -234,15 +275,14 @@ impl Engine for Rxing {
         let result = contain(|| {
             // Borrows the frame: no copy on the hot path.
             let source = Luma8Source::new_with_slice(img.as_raw(), img.width(), img.height())?;
-            let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
-            let mut found = self.detect(&mut bitmap);
-            if found.is_empty() {
-                // Light-on-dark codes: flipping the binarized bits is cheaper than a second
-                // binarization of an inverted frame.
-                bitmap.invert();
-                found = self.detect(&mut bitmap);
+            // Light-on-dark codes are rare on phone screens: the cascade's `invert` step
+            // handles them, so a frame without a code pays for one search, not two.
+            if self.global {
+                let mut bitmap = BinaryBitmap::new(GlobalHistogramBinarizer::new(source));
+                return Ok::<_, rxing::Exceptions>(self.detect(&mut bitmap));
             }
-            Ok::<_, rxing::Exceptions>(found)
+            let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+            Ok::<_, rxing::Exceptions>(self.detect(&mut bitmap))
         });
         match result {
             None => out.panicked = true,
