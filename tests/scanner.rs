@@ -200,6 +200,55 @@ fn a_panicking_engine_costs_a_step_not_the_pipeline() {
     assert!(calls.load(Ordering::SeqCst) >= 1);
 }
 
+/// A real image on which rqrr 0.11 panics (`assert!` in its perspective mapping, the
+/// rqrr #54 class), found by fuzzing rqrr with damaged codes.
+fn rqrr_panic_image() -> GrayImage {
+    image::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rqrr-panic.png"
+    ))
+    .unwrap()
+    .to_luma8()
+}
+
+#[test]
+fn a_real_rqrr_panic_is_contained_and_the_next_frame_still_reads() {
+    let frame = rqrr_panic_image();
+    // The fixture really does panic rqrr: if rqrr ever fixes this, the test says so.
+    let out = qrpos::scan::engine::Rqrr.read(View {
+        image: &frame,
+        binarized: false,
+    });
+    assert!(out.panicked, "rqrr no longer panics on the fixture");
+
+    // Stills: a defined error, not a crash.
+    assert!(decode_luma(&frame).is_err());
+
+    // Live: the standard pipeline survives it and reads the next frame's code.
+    let scanner = Scanner::start(ScannerSettings {
+        cascade: Cascade::standard(),
+        // A budget big enough that the rqrr steps run on the panicking frame.
+        frame_budget: Duration::from_millis(1000),
+        dedup: Duration::from_millis(2000),
+    });
+    scanner.submit(frame.clone(), Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scanner.stats().frames_decoded < 1 && Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    scanner.submit(in_frame(&code(TEXT, 4), 300, 300), Instant::now());
+    let event = scanner
+        .events()
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the pipeline survived");
+    assert_eq!(event.text, TEXT);
+    let stats = scanner.stop();
+    assert!(
+        stats.engine_panics >= 1,
+        "the rqrr panic was counted: {stats:?}"
+    );
+}
+
 #[test]
 fn replayed_frames_become_one_deduplicated_read() {
     let dir = tempfile::tempdir().unwrap();

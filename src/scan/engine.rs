@@ -114,7 +114,36 @@ pub trait Engine: Send + Sync {
 /// `AssertUnwindSafe` is sound here: whatever the engine was mutating when it panicked (its
 /// prepared image, its output buffer) is dropped unused afterwards.
 pub(crate) fn contain<T>(engine_call: impl FnOnce() -> T) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(engine_call)).ok()
+    quiet_engine_panics();
+    IN_ENGINE.with(|inside| inside.set(true));
+    let result = catch_unwind(AssertUnwindSafe(engine_call)).ok();
+    IN_ENGINE.with(|inside| inside.set(false));
+    result
+}
+
+thread_local! {
+    static IN_ENGINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A contained engine panic is an expected event (rqrr asserts on some real images, rqrr
+/// issue #54): it gets one warning line, not a backtrace per frame flooding the log. Any
+/// other panic still goes to the previous hook untouched.
+fn quiet_engine_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_ENGINE.with(|inside| inside.get()) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                tracing::warn!("QR engine panicked at {at} (contained; frame skipped)");
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// rqrr 0.11: finds every grid in the image and decodes each separately.
