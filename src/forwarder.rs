@@ -85,12 +85,13 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
 }
 
 /// The background worker: resolver then forwarder, every `interval` while there is work,
-/// backing off (doubling, up to 1 minute) while the backend is unreachable. Ends when `stop`
-/// turns true.
+/// backing off (doubling, up to 1 minute) while the backend is unreachable; every sale it
+/// settles goes to `report` (a screen, a log line). Ends when `stop` turns true.
 pub async fn run(
     t: Arc<Terminal>,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    report: impl Fn(&Sale),
 ) {
     let mut wait = Duration::ZERO;
     loop {
@@ -101,7 +102,7 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        let offline = match pass(&t).await {
+        let offline = match pass_reporting(&t, &report).await {
             Ok(offline) => offline,
             Err(e) => {
                 tracing::error!("forwarder: {e}");
@@ -118,6 +119,13 @@ pub async fn run(
 
 /// One resolver + forwarder pass; true if the backend looked unreachable.
 pub async fn pass(t: &Terminal) -> Result<bool, TerminalError> {
-    t.resolve_open().await?;
-    Ok(forward_queued(t).await?.offline)
+    pass_reporting(t, &|_| {}).await
+}
+
+/// [`pass`], handing every sale it moved on to `report` (already journaled).
+async fn pass_reporting(t: &Terminal, report: &impl Fn(&Sale)) -> Result<bool, TerminalError> {
+    t.resolve_open().await?.iter().for_each(report);
+    let forwarded = forward_queued(t).await?;
+    forwarded.sales.iter().for_each(report);
+    Ok(forwarded.offline)
 }

@@ -654,7 +654,11 @@ async fn queue(what: QueueCommand) -> ExitCode {
                 embedded,
             } = running;
             let terminal = std::sync::Arc::new(terminal);
-            let worker = tokio::spawn(qrpos::forwarder::run(terminal, interval, rx));
+            let json = common.json;
+            let worker = tokio::spawn(qrpos::forwarder::run(terminal, interval, rx, move |sale| {
+                print_sale(sale, json);
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            }));
             let _ = tokio::signal::ctrl_c().await;
             let _ = tx.send(true);
             let _ = worker.await;

@@ -255,3 +255,57 @@ fn the_days_export_matches_the_ledger() {
         "{csv}"
     );
 }
+
+#[test]
+fn the_background_forwarder_sends_the_queue_when_the_backend_returns() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let port = free_port();
+    let t = Terminal::with(
+        &format!("http://127.0.0.1:{port}"),
+        "openbanking",
+        "[offline]\nretry_interval_ms = 100\n",
+    );
+    let (code, queued) = t.pay(2200, &t.code("alice", &[]));
+    assert_eq!(code, 3, "{queued}");
+
+    let mut watch = Command::new(common::BIN)
+        .args([
+            "queue",
+            "watch",
+            "--json",
+            "--config",
+            t.config.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sb = Sandbox::start_on(&format!("127.0.0.1:{port}"), &[]);
+    // The watcher prints each sale it settles; wait for ours (bounded by the read timeout).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let settled = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .expect("the watcher settled the queued sale");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["sale_id"] == queued["sale_id"] && v["status"] != "queued" {
+            break v;
+        }
+    };
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    assert_eq!(settled["status"], "approved", "{settled}");
+    assert_eq!(sb.committed(queued["bank_tran_id"].as_str().unwrap()), 1);
+    assert_eq!(
+        t.sale(queued["sale_id"].as_str().unwrap()).status,
+        Status::Approved,
+        "journaled before it was printed"
+    );
+}
