@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -101,14 +101,8 @@ impl Backend {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn sandbox");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining after the first line so the sandbox never blocks on its stdout.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        // Keeps draining after the first line so the sandbox never blocks on its stdout.
+        let rx = common::stdout_lines(&mut child);
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) if line.starts_with("listening on ") => {
                 self.child = Some(child);

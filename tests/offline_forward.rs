@@ -258,7 +258,6 @@ fn the_days_export_matches_the_ledger() {
 
 #[test]
 fn the_background_forwarder_sends_the_queue_when_the_backend_returns() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let port = free_port();
     let t = Terminal::with(
@@ -283,13 +282,7 @@ fn the_background_forwarder_sends_the_queue_when_the_backend_returns() {
         .unwrap();
     let sb = Sandbox::start_on(&format!("127.0.0.1:{port}"), &[]);
     // The watcher prints each sale it settles; wait for ours (bounded by the read timeout).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watch.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = common::stdout_lines(&mut watch);
     let settled = loop {
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(90))
