@@ -45,10 +45,13 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
             report.sales.push(sale);
             continue;
         }
+        let Some(w) = t.withdrawal(&sale) else {
+            report.sales.push(t.flag_incomplete(sale)?);
+            continue;
+        };
         sale.advance(Status::Forwarded, now, "forwarding")?;
         t.journal().save(&sale)?;
         crash_point(AFTER_FORWARD_JOURNALED);
-        let w = t.withdrawal(&sale);
         let answer = t.gateway().withdraw(&w).await;
         crash_point(AFTER_RESPONSE);
         sale.backend_answered |= answer.reached_backend();

@@ -268,7 +268,9 @@ impl Terminal {
             self.journal.save(&sale)?;
         }
         crash_point(AFTER_SUBMIT_JOURNALED);
-        let withdrawal = self.withdrawal(&sale);
+        let Some(withdrawal) = self.withdrawal(&sale) else {
+            return self.flag_incomplete(sale);
+        };
         let answer = self.gateway.withdraw(&withdrawal).await;
         crash_point(AFTER_RESPONSE);
         sale.backend_answered |= answer.reached_backend();
@@ -302,7 +304,10 @@ impl Terminal {
                     touched.push(self.cancel(sale, &refusal)?);
                 }
                 Status::Submitted | Status::Unknown | Status::Forwarded => {
-                    let w = self.withdrawal(&sale);
+                    let Some(w) = self.withdrawal(&sale) else {
+                        touched.push(self.flag_incomplete(sale)?);
+                        continue;
+                    };
                     sale = self.confirm(sale, &w, 1).await?;
                     touched.push(sale);
                 }
@@ -363,18 +368,31 @@ impl Terminal {
         Ok(())
     }
 
-    pub(crate) fn withdrawal(&self, sale: &Sale) -> Withdrawal {
-        Withdrawal {
+    /// The withdrawal of a sale as journaled; `None` if the record lacks its payment means
+    /// (it can then be neither sent nor queried: see [`Terminal::flag_incomplete`]).
+    pub(crate) fn withdrawal(&self, sale: &Sale) -> Option<Withdrawal> {
+        Some(Withdrawal {
             bank_tran_id: sale.bank_tran_id.clone(),
             bank_tran_date: sale.bank_tran_date.clone(),
             tran_dtime: sale.tran_dtime.clone().unwrap_or_default(),
             amount: sale.amount,
-            means: sale
-                .means
-                .clone()
-                .expect("a sent sale has its payment means journaled"),
+            means: sale.means.clone()?,
             product: sale.product.clone(),
+        })
+    }
+
+    /// A journal record that cannot be sent or queried is flagged for a human, once, and
+    /// left open — never guessed at, and never a reason to stop resolving the others.
+    pub(crate) fn flag_incomplete(&self, mut sale: Sale) -> Result<Sale, TerminalError> {
+        if sale.attention.is_none() {
+            sale.attention = Some(format!(
+                "the journal record lacks the payment means: check {} ({}) with the backend by hand",
+                sale.bank_tran_id, sale.amount
+            ));
+            tracing::error!(sale = %sale.id, "journal record without payment means");
+            self.journal.save(&sale)?;
         }
+        Ok(sale)
     }
 
     /// Queries the original withdrawal. `grace`: how long after sending "no such transfer"
@@ -434,7 +452,9 @@ impl Terminal {
     /// The belt-and-braces check of an A0017/311 decline: if the bank did move the money
     /// after all, the sale is flagged loudly for the merchant.
     async fn recheck(&self, mut sale: Sale) -> Result<Sale, TerminalError> {
-        let w = self.withdrawal(&sale);
+        let Some(w) = self.withdrawal(&sale) else {
+            return self.flag_incomplete(sale);
+        };
         // The bank already answered this withdrawal (A0017/311): nothing is in flight, so
         // "no such transfer" confirms the decline at once.
         let outcome = self.query_outcome(&sale, &w, Duration::ZERO).await;

@@ -191,3 +191,44 @@ fn a_sale_left_submitted_by_a_killed_process_is_resolved_by_query_not_resent() {
     assert_eq!(code, 0, "{out}");
     assert_ne!(out["bank_tran_id"].as_str().unwrap(), btid);
 }
+
+#[test]
+fn a_journal_record_without_payment_means_is_flagged_not_fatal() {
+    let sb = Sandbox::start();
+    let t = Terminal::new(&sb.url);
+    let id = {
+        let j = t.journal();
+        let mut sale = j
+            .create_sale("T991000001", "T1", "20261121", |id, btid| {
+                qrpos::sale::Sale::new(
+                    id,
+                    btid,
+                    "20261121".into(),
+                    qrpos::sale::Won(800),
+                    "x".into(),
+                    qrpos::sale::Protocol::Openbanking,
+                    0,
+                )
+            })
+            .unwrap();
+        sale.advance(Status::Submitted, 1, "sent").unwrap(); // but its means were lost
+        j.save(&sale).unwrap();
+        sale.id
+    };
+    let r = t.resolve();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let sale = t.sale(&id);
+    assert!(sale.attention.unwrap().contains("lacks the payment means"));
+    assert_eq!(
+        sale.status,
+        Status::Submitted,
+        "left open for a human, not guessed at"
+    );
+    // The resolver keeps working for everything else.
+    let (code, out) = t.pay(500, &t.code("alice", &[]));
+    assert_eq!(code, 0, "{out}");
+    assert!(sb
+        .ledger()
+        .iter()
+        .all(|e| e["bank_tran_id"] != t.sale(&id).bank_tran_id.as_str()));
+}
