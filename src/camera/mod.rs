@@ -8,7 +8,7 @@ mod replay;
 #[cfg(feature = "camera")]
 mod usb;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use image::GrayImage;
 
@@ -85,8 +85,8 @@ fn open_camera(config: &CameraSection) -> Result<Box<dyn FrameSource>, CameraErr
     Ok(Box::new(Reconnecting::new(
         Box::new(first),
         move || CameraSource::open(&config).map(|c| Box::new(c) as Box<dyn FrameSource>),
-        Duration::from_millis(250),
-        Duration::from_secs(5),
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(5),
     )))
 }
 
