@@ -185,16 +185,11 @@ impl Terminal {
 
     /// Runs `qrpos pay … --json`; returns the exit code and the printed object.
     pub fn pay(&self, amount: u64, image: &Path) -> (i32, Value) {
-        let out = qrpos(&[
-            "pay",
-            "--amount",
-            &amount.to_string(),
-            "--qr-image",
-            image.to_str().unwrap(),
-            "--config",
-            self.config.to_str().unwrap(),
-            "--json",
-        ]);
+        let out = self
+            .pay_command(amount, image)
+            .env("QRPOS_LOG", "warn")
+            .output()
+            .expect("run qrpos pay");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
             panic!(
@@ -205,6 +200,7 @@ impl Terminal {
         (out.status.code().unwrap_or(-1), v)
     }
 
+    /// The `qrpos pay … --json` command, to run or spawn (and kill) as a test needs.
     pub fn pay_command(&self, amount: u64, image: &Path) -> Command {
         let mut c = Command::new(BIN);
         c.args([
