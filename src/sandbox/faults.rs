@@ -80,6 +80,15 @@ impl FaultKind {
         }
     }
 
+    /// The ledger's `result` for a request this fault kept from being processed.
+    pub(crate) fn unprocessed_result(fault: Option<&FaultKind>) -> String {
+        match fault {
+            Some(FaultKind::Drop { .. }) => "dropped-before-commit".to_string(),
+            Some(f) => format!("fault:{} (not committed)", f.label()),
+            None => "not processed".to_string(),
+        }
+    }
+
     /// Short label for the ledger, e.g. `drop`, `reply A0007/000`.
     pub(crate) fn label(&self) -> String {
         match self {

@@ -256,11 +256,7 @@ pub(crate) async fn withdraw(
 /// commit model a request lost on the way, so the id stays free for a retry.
 fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
     let l = lenient(body);
-    let result = match fault {
-        Some(FaultKind::Drop { .. }) => "dropped-before-commit".to_string(),
-        Some(f) => format!("fault:{} (not committed)", f.label()),
-        None => "not processed".to_string(),
-    };
+    let result = FaultKind::unprocessed_result(fault);
     if let Some(FaultKind::Reply {
         rsp_code,
         bank_rsp_code,
@@ -779,11 +775,7 @@ pub(crate) async fn deposit(
         Some(app.with_state(|st| process_deposit(st, &headers, &body, label.as_deref())))
     } else {
         app.with_state(|st| {
-            let result = match fault.as_ref() {
-                Some(FaultKind::Drop { .. }) => "deposit:dropped-before-commit".to_string(),
-                Some(f) => format!("deposit:fault:{} (not committed)", f.label()),
-                None => String::new(),
-            };
+            let result = format!("deposit:{}", FaultKind::unprocessed_result(fault.as_ref()));
             for (id, fin, amount) in deposit_items(&body) {
                 st.record(LedgerEntry {
                     seq: 0,

@@ -107,11 +107,7 @@ pub(crate) async fn pay(
 /// (the backend answered, the id is taken); otherwise the id stays free for a retry.
 fn not_processed(st: &mut State, headers: &HeaderMap, body: &[u8], fault: Option<&FaultKind>) {
     let id = request_id(headers).unwrap_or_default();
-    let result = match fault {
-        Some(FaultKind::Drop { .. }) => "dropped-before-commit".to_string(),
-        Some(f) => format!("fault:{} (not committed)", f.label()),
-        None => "not processed".to_string(),
-    };
+    let result = FaultKind::unprocessed_result(fault);
     if matches!(fault, Some(FaultKind::Reply { .. }))
         && !id.is_empty()
         && !st.pays.contains_key(&id)
