@@ -11,7 +11,7 @@
 //! (`<dir>/db`), which makes everything flushed so far stable. The directory is synced once
 //! at open so the file itself survives.
 
-use crate::sale::{Sale, Status};
+use crate::sale::Sale;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::fs::File;
@@ -44,7 +44,6 @@ pub enum NonceUse {
 }
 
 pub struct Journal {
-    dir: PathBuf,
     db: sled::Db,
     sales: sled::Tree,
     open: sled::Tree,
@@ -79,7 +78,6 @@ impl Journal {
         let log_file = File::open(dir.join("db"))?;
         File::open(dir)?.sync_all()?;
         Ok(Journal {
-            dir: dir.to_path_buf(),
             sales: db.open_tree("sales")?,
             open: db.open_tree("open")?,
             meta: db.open_tree("meta")?,
@@ -87,10 +85,6 @@ impl Journal {
             db,
             log_file,
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Flushes sled and makes the log stable on disk (fdatasync), surviving power loss.
@@ -248,15 +242,6 @@ impl Journal {
             })
             .collect()
     }
-
-    /// Sales in a given state (for status screens; scans the open set only when it can).
-    pub fn count_open(&self, status: Status) -> Result<usize, StoreError> {
-        Ok(self
-            .open_sales()?
-            .iter()
-            .filter(|s| s.status == status)
-            .count())
-    }
 }
 
 fn encode(sale: &Sale) -> Vec<u8> {
@@ -281,7 +266,7 @@ fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sale::{Protocol, Won};
+    use crate::sale::{Protocol, Status, Won};
 
     fn make(amount: u64) -> impl Fn(String, String) -> Sale {
         move |id, btid| {
