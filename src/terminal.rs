@@ -291,8 +291,10 @@ impl Terminal {
 
     /// Settles what earlier runs left open: sales never sent are cancelled, sales that may
     /// have been sent are queried (never re-sent), declines due a re-check are re-checked once.
-    /// Queued sales are left to the forwarder.
+    /// Queued sales are left to the forwarder. Also forgets the nonces of expired codes.
     pub async fn resolve_open(&self) -> Result<Vec<Sale>, TerminalError> {
+        // A used code's nonce is kept only until the code expires: it cannot be replayed after.
+        self.journal.prune_nonces(self.clock.now().timestamp())?;
         let mut touched = Vec::new();
         for mut sale in self.journal.open_sales()? {
             match sale.status {

@@ -276,3 +276,41 @@ fn decode_prints_texts_errors_and_times_as_json_lines() {
     assert_eq!(lines[1]["texts"], json!([]));
     assert!(lines[1]["error"].as_str().unwrap().len() > 3);
 }
+
+#[test]
+fn used_nonces_are_forgotten_once_their_codes_expire() {
+    let sb = Sandbox::start();
+    let t = Terminal::new(&sb.url);
+    let now = chrono::Utc::now().timestamp();
+    {
+        let j = t.journal();
+        let make = |id, btid| {
+            qrpos::sale::Sale::new(
+                id,
+                btid,
+                "20261121".into(),
+                qrpos::sale::Won(1),
+                "x".into(),
+                qrpos::sale::Protocol::Openbanking,
+                0,
+            )
+        };
+        let mut expired = j.create_sale("T991000001", "T1", "20261121", make).unwrap();
+        let mut live = j.create_sale("T991000001", "T1", "20261121", make).unwrap();
+        expired.advance(Status::Cancelled, 1, "test").unwrap();
+        live.advance(Status::Cancelled, 1, "test").unwrap();
+        j.save_with_nonce(&expired, b"expired!", now - 60).unwrap();
+        j.save_with_nonce(&live, b"live-one", now + 600).unwrap();
+    }
+    let r = t.resolve();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let j = t.journal();
+    assert!(
+        !j.nonce_seen(b"expired!").unwrap(),
+        "an expired code's nonce is forgotten"
+    );
+    assert!(
+        j.nonce_seen(b"live-one").unwrap(),
+        "a code still valid stays unpayable twice"
+    );
+}
