@@ -105,6 +105,11 @@ pub struct BackendSection {
     pub query_attempts: u32,
     /// First back-off between queries; doubles each time.
     pub query_backoff_ms: u64,
+    /// How long after an A0017/311 decline the resolver re-checks it (once) by query.
+    pub recheck_after_ms: u64,
+    /// A sale whose outcome is still unknown this long after sending goes on the attention
+    /// list (the resolver keeps asking).
+    pub unknown_attention_after_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +203,8 @@ impl Default for BackendSection {
             connect_timeout_ms: 3_000,
             query_attempts: 5,
             query_backoff_ms: 500,
+            recheck_after_ms: 60_000,
+            unknown_attention_after_s: 600,
         }
     }
 }
@@ -224,16 +231,40 @@ impl Config {
     }
 
     /// Reads and validates a config file. Fields left out take the defaults above, except
-    /// `backend.url`, which a file must give.
+    /// `backend.url`, `terminal.institution_code` and `terminal.terminal_prefix`, which a
+    /// file must give: a terminal that silently took the demo's institution or prefix would
+    /// share its transaction ids with every other terminal that did.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.into(),
             message: e.to_string(),
-        })?;
+        };
+        let config: Config = toml::from_str(&text).map_err(parse_error)?;
+        let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        for (key, field, what) in [
+            (
+                "institution_code",
+                "terminal.institution_code",
+                "your open-banking institution code (10 characters)",
+            ),
+            (
+                "terminal_prefix",
+                "terminal.terminal_prefix",
+                "2 letters or digits, different on every terminal of the institution",
+            ),
+        ] {
+            if table.get("terminal").and_then(|t| t.get(key)).is_none() {
+                return Err(ConfigError::Invalid {
+                    field,
+                    value: String::new(),
+                    why: format!("is required in a config file: {what}"),
+                });
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -468,11 +499,44 @@ impl Config {
 mod tests {
     use super::*;
 
+    const IDENTITY: &str = "institution_code = \"M202600001\"\nterminal_prefix = \"A1\"\n";
+
+    /// Loads `text` as a file that names its terminal (the two keys every file must set).
     fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let text = match text.find("[terminal]\n") {
+            _ if text.contains("institution_code") => text.to_string(),
+            Some(i) => format!("{}{IDENTITY}{}", &text[..i + 11], &text[i + 11..]),
+            None => format!("[terminal]\n{IDENTITY}{text}"),
+        };
+        load_raw(&text)
+    }
+
+    fn load_raw(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("qrpos.toml");
         std::fs::write(&p, text).unwrap();
         Config::load(&p)
+    }
+
+    #[test]
+    fn a_file_must_name_its_institution_and_terminal_prefix() {
+        let url = "[backend]\nurl = \"https://pay.example.com\"\n";
+        let err = load_raw(url).unwrap_err().to_string();
+        assert!(err.contains("terminal.institution_code"), "{err}");
+        let err = load_raw(&format!(
+            "[terminal]\ninstitution_code = \"M202600001\"\n{url}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("terminal.terminal_prefix"), "{err}");
+        assert!(err.contains("different on every terminal"), "{err}");
+        let c = load_str(url).unwrap();
+        assert_eq!(
+            (c.terminal.institution_code.as_str(), c.terminal.terminal_prefix.as_str()),
+            ("M202600001", "A1")
+        );
+        // Only the built-in demo config has them by default.
+        assert_eq!(Config::demo().terminal.terminal_prefix, "T1");
     }
 
     #[test]
@@ -499,7 +563,7 @@ mod tests {
         let cases = [
             ("[backend]\nurl = \"ftp://x\"\n", "backend.url"),
             ("[backend]\nurl = \"embedded\"\nprotocol = \"swift\"\n", "unknown variant `swift`"),
-            ("[backend]\nurl = \"embedded\"\n[terminal]\ninstitution_code = \"SHORT\"\n", "terminal.institution_code"),
+            ("[backend]\nurl = \"embedded\"\n[terminal]\ninstitution_code = \"SHORT\"\nterminal_prefix = \"A1\"\n", "terminal.institution_code"),
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = 0\n", "terminal.max_amount"),
             ("[backend]\nurl = \"embedded\"\ntimeout_ms = 0\n", "backend.timeout_ms"),
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amont = 5\n", "unknown field"),

@@ -5,7 +5,7 @@
 
 use crate::crash_point::{crash_point, AFTER_FORWARD_JOURNALED, AFTER_RESPONSE};
 use crate::sale::{self, Outcome, Sale, Status};
-use crate::terminal::{now_ms, Terminal, TerminalError};
+use crate::terminal::{now_ms, tran_dtime, Terminal, TerminalError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +45,9 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
             report.sales.push(sale);
             continue;
         }
+        // Nothing of a queued sale ever reached the backend, so this send is its first: it
+        // carries today's time, and the bank files it under today (the day to query).
+        sale.tran_dtime = Some(tran_dtime(&t.clock().now()));
         let Some(w) = t.withdrawal(&sale) else {
             report.sales.push(t.flag_incomplete(sale)?);
             continue;
@@ -52,9 +55,10 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
         sale.advance(Status::Forwarded, now, "forwarding")?;
         t.journal().save(&sale)?;
         crash_point(AFTER_FORWARD_JOURNALED);
+        t.mark_sent(&sale.id);
         let answer = t.gateway().withdraw(&w).await;
         crash_point(AFTER_RESPONSE);
-        sale.backend_answered |= answer.reached_backend();
+        t.note_answer(&mut sale, &answer);
         let outcome = t.classify(&answer, sale.amount);
         tracing::info!(sale = %sale.id, ?outcome, "forwarded");
         match outcome {

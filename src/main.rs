@@ -297,9 +297,9 @@ async fn main() -> ExitCode {
             accounts,
         } => {
             match qrpos::sandbox::run_cli(qrpos::sandbox::SandboxConfig {
-                listen,
                 data_dir: data,
                 accounts_file: accounts,
+                ..qrpos::sandbox::SandboxConfig::new(listen)
             })
             .await
             {
@@ -390,26 +390,40 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let code = charge_image(&running.terminal, amount, image, product, common.json).await;
+    let (code, status) = charge_image(&running.terminal, amount, image, product, common.json).await;
+    settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
     code
 }
 
+/// After the sale (never before: the customer must not wait behind yesterday's backlog),
+/// settles what earlier runs left open and forwards the offline queue, within a bound. A
+/// sale that just went to the queue means the backend is unreachable: nothing to try now.
+async fn settle_backlog(terminal: &qrpos::terminal::Terminal, config: &Config, after: Option<Status>) {
+    if after == Some(Status::Queued) {
+        return;
+    }
+    let bound = config.timeout() * 2;
+    match tokio::time::timeout(bound, qrpos::forwarder::pass(terminal)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("qrpos: settling earlier sales: {e}"),
+        Err(_) => eprintln!(
+            "qrpos: earlier sales not all settled within {bound:?}; `qrpos queue forward` continues"
+        ),
+    }
+}
+
+/// One sale from an image: its exit code, and the state it ended in (if it got that far).
 async fn charge_image(
     terminal: &qrpos::terminal::Terminal,
     amount: Won,
     image: &std::path::Path,
     product: &str,
     json: bool,
-) -> ExitCode {
-    // Whatever an earlier run left open is settled first (by query), and the offline queue
-    // forwarded if the backend answers, so nothing is forgotten.
-    if let Err(e) = qrpos::forwarder::pass(terminal).await {
-        return fail(e);
-    }
+) -> (ExitCode, Option<Status>) {
     let sale = match terminal.open_sale(amount, product) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(e) => return (fail(e), None),
     };
     let texts = match qrpos::scan::decode_file(image) {
         Ok(t) => t,
@@ -423,7 +437,13 @@ async fn charge_image(
     let mut refusal = None;
     for text in &texts {
         match terminal.read_payload(text) {
-            Ok(payload) => return finish(terminal.charge(sale, &payload).await, json),
+            Ok(payload) => {
+                let (id, btid) = (sale.id.clone(), sale.bank_tran_id.clone());
+                return match terminal.charge(sale, &payload).await {
+                    Err(e) => (unknown_after_failure(&id, &btid, amount, &e, json), None),
+                    ok => finish(ok, json),
+                };
+            }
             Err(r) => {
                 refusal.get_or_insert(r);
             }
@@ -434,14 +454,46 @@ async fn charge_image(
     finish(terminal.cancel(sale, &refusal), json)
 }
 
-fn finish(result: Result<Sale, qrpos::terminal::TerminalError>, json: bool) -> ExitCode {
+fn finish(
+    result: Result<Sale, qrpos::terminal::TerminalError>,
+    json: bool,
+) -> (ExitCode, Option<Status>) {
     match result {
         Ok(sale) => {
             print_sale(&sale, json);
-            exit_for(sale.status)
+            (exit_for(sale.status), Some(sale.status))
         }
-        Err(e) => fail(e),
+        Err(e) => (fail(e), None),
     }
+}
+
+/// A failure once the charge had begun (the journal, most likely): the withdrawal may have
+/// left, so the cashier must not charge again; the resolver settles the sale by query.
+fn unknown_after_failure(
+    sale_id: &str,
+    bank_tran_id: &str,
+    amount: Won,
+    error: &qrpos::terminal::TerminalError,
+    json: bool,
+) -> ExitCode {
+    let message = format!(
+        "outcome unknown — do not charge again: {error}; the terminal confirms it with the backend (`qrpos resolve`)"
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "status": "unknown", "state": "unknown", "sale_id": sale_id,
+                "bank_tran_id": bank_tran_id, "amount": amount.0, "code": "TERMINAL_ERROR",
+                "message": message,
+            })
+        );
+    } else {
+        println!("UNKNOWN — confirming  {amount}  (sale {sale_id}, bank_tran_id {bank_tran_id})");
+        println!("  {message}");
+    }
+    eprintln!("qrpos: {message}");
+    ExitCode::from(EXIT_UNKNOWN)
 }
 
 async fn demo(common: &Common, amount: u64) -> ExitCode {
@@ -484,7 +536,7 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let code = charge_image(
+    let (code, status) = charge_image(
         &running.terminal,
         Won(amount),
         &image,
@@ -492,6 +544,7 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
         common.json,
     )
     .await;
+    settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     code
@@ -543,9 +596,9 @@ async fn journal_list(common: &Common, date: Option<&str>) -> ExitCode {
         Some("all") => journal.all_sales(),
         Some(d) => journal.sales_on(&d.replace('-', "")),
         None => {
-            use qrpos::terminal::Clock;
+            use qrpos::clock::Clock;
             journal.sales_on(
-                &qrpos::terminal::SystemClock
+                &qrpos::clock::SystemClock
                     .now()
                     .format("%Y%m%d")
                     .to_string(),
@@ -602,12 +655,15 @@ async fn queue(what: QueueCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        QueueCommand::List { .. } => match waiting_and_attention(t) {
-            Ok(sales) => {
+        QueueCommand::List { .. } => match waiting_and_attention(t).and_then(|sales| {
+            t.journal().damaged().map(|damaged| (sales, damaged))
+        }) {
+            Ok((sales, damaged)) => {
                 for s in &sales {
                     print_sale(s, common.json);
                 }
-                if !common.json && sales.is_empty() {
+                print_damaged(&damaged, common.json);
+                if !common.json && sales.is_empty() && damaged.is_empty() {
                     println!("nothing waiting, nothing needing attention");
                 }
                 ExitCode::SUCCESS
@@ -677,8 +733,8 @@ fn queue_status(
     t: &qrpos::terminal::Terminal,
     online: bool,
 ) -> Result<serde_json::Value, qrpos::store::StoreError> {
-    use qrpos::terminal::Clock;
-    let now_ms = qrpos::terminal::SystemClock.now().timestamp_millis();
+    use qrpos::clock::Clock;
+    let now_ms = qrpos::clock::SystemClock.now().timestamp_millis();
     let open = t.journal().open_sales()?;
     let queued: Vec<&Sale> = open
         .iter()
@@ -689,7 +745,8 @@ fn queue_status(
         .all_sales()?
         .iter()
         .filter(|s| s.attention.is_some())
-        .count();
+        .count()
+        + t.journal().damaged()?.len();
     Ok(serde_json::json!({
         "online": online,
         "queued_count": queued.len(),
@@ -698,6 +755,24 @@ fn queue_status(
         "unknown_count": open.iter().filter(|s| matches!(s.status, Status::Submitted | Status::Unknown)).count(),
         "attention_count": attention,
     }))
+}
+
+/// Journal records that could not be read: on the attention list, never a blocker.
+fn print_damaged(damaged: &[qrpos::store::DamagedRecord], json: bool) {
+    for d in damaged {
+        let attention = format!(
+            "the journal record of sale {} cannot be read ({}): it was set aside; check this sale with the backend by hand",
+            d.sale_id, d.detail
+        );
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"status": "attention", "state": "unreadable", "sale_id": d.sale_id, "attention": attention})
+            );
+        } else {
+            println!("UNREADABLE  (sale {})\n  ATTENTION: {attention}", d.sale_id);
+        }
+    }
 }
 
 fn waiting_and_attention(

@@ -6,7 +6,8 @@ use crate::backend::{self, BackendSettings, Secret};
 use crate::config::{Config, EMBEDDED};
 use crate::scan::TrustedKeys;
 use crate::store::Journal;
-use crate::terminal::{SalePolicy, SystemClock, Terminal};
+use crate::clock::SystemClock;
+use crate::terminal::{SalePolicy, Terminal};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub enum SetupError {
     #[error("backend.url is \"embedded\" but this build has no sandbox (built without the `sandbox` feature)")]
     NoSandbox,
 }
+
+/// Within this of a midnight, a query without a reply date asks the neighbouring business day
+/// too: the request's timeout plus minutes of clock difference between terminal and bank.
+const MIDNIGHT_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// A terminal plus whatever must stay alive with it (the embedded sandbox).
 pub struct Running {
@@ -69,9 +74,8 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         #[cfg(feature = "sandbox")]
         {
             let sandbox = crate::sandbox::start(crate::sandbox::SandboxConfig {
-                listen: ([127, 0, 0, 1], 0).into(),
                 data_dir: Some(journal_dir.join("sandbox")),
-                accounts_file: None,
+                ..crate::sandbox::SandboxConfig::new(([127, 0, 0, 1], 0).into())
             })
             .await
             .map_err(|e| SetupError::Sandbox(e.to_string()))?;
@@ -112,6 +116,9 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         query_attempts: b.query_attempts,
         query_backoff: Duration::from_millis(b.query_backoff_ms),
         offline: config.offline_policy(),
+        recheck_after: Duration::from_millis(b.recheck_after_ms),
+        unknown_attention_after: Duration::from_secs(b.unknown_attention_after_s),
+        midnight_window: MIDNIGHT_WINDOW,
     };
     let terminal = Terminal::new(
         journal,

@@ -5,27 +5,15 @@
 //! querying the original `bank_tran_id`, never by a new withdrawal.
 
 use crate::backend::{Gateway, Withdrawal};
+use crate::clock::Clock;
 use crate::crash_point::{crash_point, AFTER_RESPONSE, AFTER_SUBMIT_JOURNALED};
-use crate::sale::{self, Outcome, Protocol, Sale, Status, Won};
+use crate::sale::{self, Answer, Outcome, Protocol, Sale, Status, Won};
 use crate::scan::{Payload, PayloadError, TrustedKeys};
 use crate::store::{Journal, NonceUse, StoreError};
-use chrono::{DateTime, FixedOffset, Utc};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// Wall-clock time in Korea (UTC+9): business dates and `tran_dtime` are KST.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<FixedOffset>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<FixedOffset> {
-        let kst = FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
-        Utc::now().with_timezone(&kst)
-    }
-}
+use chrono::{DateTime, FixedOffset};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The rules a sale runs by, from the config.
 #[derive(Debug, Clone)]
@@ -35,11 +23,34 @@ pub struct SalePolicy {
     pub max_amount: Won,
     pub accept_static: bool,
     pub protocol: Protocol,
-    /// The backend request timeout: "no such transfer" is believed only after it.
+    /// The backend request timeout: "no such transfer" is believed only after it, twice.
     pub grace: Duration,
     pub query_attempts: u32,
     pub query_backoff: Duration,
     pub offline: sale::OfflinePolicy,
+    /// How long after an A0017/311 decline its one re-check may run (the bank may finish
+    /// late).
+    pub recheck_after: Duration,
+    /// A sale still unknown this long after it was sent goes on the attention list.
+    pub unknown_attention_after: Duration,
+    /// Within this of a midnight, a query without a reply date asks the next (or previous)
+    /// business day too.
+    pub midnight_window: Duration,
+}
+
+/// The start of the attention note for a sale that stays unknown too long; it is cleared
+/// when the sale settles.
+const STILL_UNKNOWN: &str = "outcome still unknown";
+
+/// What this process did with a sale, on the monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Moment {
+    /// The withdrawal (last) left the device.
+    Sent,
+    /// The first "no such transfer" came back.
+    NotFound,
+    /// An A0017/311 decline was journaled.
+    Declined,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +105,9 @@ pub struct Terminal {
     keys: TrustedKeys,
     policy: SalePolicy,
     clock: Arc<dyn Clock>,
+    /// Monotonic instants of this process's [`Moment`]s per sale id. A sale an earlier run
+    /// left has none: its waits are measured on the journaled wall-clock times instead.
+    moments: Mutex<HashMap<(String, Moment), Instant>>,
 }
 
 pub(crate) fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
@@ -102,7 +116,7 @@ pub(crate) fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
 fn business_date(t: &DateTime<FixedOffset>) -> String {
     t.format("%Y%m%d").to_string()
 }
-fn tran_dtime(t: &DateTime<FixedOffset>) -> String {
+pub(crate) fn tran_dtime(t: &DateTime<FixedOffset>) -> String {
     t.format("%Y%m%d%H%M%S").to_string()
 }
 
@@ -120,6 +134,61 @@ impl Terminal {
             keys,
             policy,
             clock,
+            moments: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Notes that `moment` happened to `sale_id` now, on the monotonic clock.
+    fn mark(&self, sale_id: &str, moment: Moment) {
+        let now = self.clock.monotonic();
+        self.moments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((sale_id.to_string(), moment), now);
+    }
+
+    /// The withdrawal of `sale_id` is leaving the device now.
+    pub(crate) fn mark_sent(&self, sale_id: &str) {
+        self.mark(sale_id, Moment::Sent);
+    }
+
+    /// How long ago `moment` happened to `sale`: on the monotonic clock if this process saw
+    /// it, else by the journaled wall-clock time (an earlier run's); `None` if it never did.
+    fn since(&self, sale: &Sale, moment: Moment) -> Option<Duration> {
+        let seen = self
+            .moments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(sale.id.clone(), moment))
+            .copied();
+        if let Some(at) = seen {
+            return Some(self.clock.monotonic().saturating_duration_since(at));
+        }
+        let journaled = match moment {
+            Moment::Sent => sale.sent_at_ms(),
+            Moment::NotFound => sale.not_found_at_ms,
+            Moment::Declined => sale
+                .history
+                .iter()
+                .rfind(|t| t.to == Status::Declined)
+                .map(|t| t.at_ms),
+        }?;
+        let ago = now_ms(&self.clock.now()).saturating_sub(journaled).max(0);
+        Some(Duration::from_millis(ago as u64))
+    }
+
+    /// Keeps what a withdrawal answer tells about the sale: that the backend saw it, and the
+    /// business day it filed it under (the day to query with).
+    pub(crate) fn note_answer(&self, sale: &mut Sale, answer: &Answer) {
+        sale.backend_answered |= answer.reached_backend();
+        if let Answer::Reply {
+            bank_tran_date: Some(d),
+            ..
+        } = answer
+        {
+            if sale::is_date(d) {
+                sale.reply_date = Some(d.clone());
+            }
         }
     }
 
@@ -171,6 +240,7 @@ impl Terminal {
             &self.policy.institution_code,
             &self.policy.terminal_prefix,
             &date,
+            now_ms(&now),
             |id, btid| {
                 Sale::new(
                     id,
@@ -271,9 +341,10 @@ impl Terminal {
         let Some(withdrawal) = self.withdrawal(&sale) else {
             return self.flag_incomplete(sale);
         };
+        self.mark_sent(&sale.id);
         let answer = self.gateway.withdraw(&withdrawal).await;
         crash_point(AFTER_RESPONSE);
-        sale.backend_answered |= answer.reached_backend();
+        self.note_answer(&mut sale, &answer);
         let outcome = self.classify(&answer, sale.amount);
         tracing::info!(sale = %sale.id, ?outcome, "withdrawal answered");
         if let Outcome::NotSent { reason } = outcome {
@@ -311,10 +382,16 @@ impl Terminal {
                         continue;
                     };
                     sale = self.confirm(sale, &w, 1).await?;
-                    touched.push(sale);
+                    touched.push(self.flag_if_unknown_too_long(sale)?);
                 }
                 Status::Declined if sale.recheck_due => {
-                    touched.push(self.recheck(sale).await?);
+                    // The bank may still finish a transfer it timed out on: wait a while.
+                    let due = self
+                        .since(&sale, Moment::Declined)
+                        .is_none_or(|d| d >= self.policy.recheck_after);
+                    if due {
+                        touched.push(self.recheck(sale).await?);
+                    }
                 }
                 _ => {}
             }
@@ -375,7 +452,6 @@ impl Terminal {
     pub(crate) fn withdrawal(&self, sale: &Sale) -> Option<Withdrawal> {
         Some(Withdrawal {
             bank_tran_id: sale.bank_tran_id.clone(),
-            bank_tran_date: sale.bank_tran_date.clone(),
             tran_dtime: sale.tran_dtime.clone().unwrap_or_default(),
             amount: sale.amount,
             means: sale.means.clone()?,
@@ -397,29 +473,64 @@ impl Terminal {
         Ok(sale)
     }
 
-    /// Queries the original withdrawal. `grace`: how long after sending "no such transfer"
-    /// may still mean "in flight".
-    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal, grace: Duration) -> Outcome {
-        let now = self.clock.now();
-        let answer = self.gateway.query(w, &tran_dtime(&now)).await;
-        let sent_at = sale.sent_at_ms().unwrap_or(sale.created_at_ms);
-        let grace = grace.as_millis() as i64;
-        match self.policy.protocol {
-            Protocol::Openbanking => sale::classify_transfer_result(
-                &answer,
+    /// A sale sent long ago whose outcome is still unknown goes on the attention list, once;
+    /// the resolver keeps asking all the same.
+    fn flag_if_unknown_too_long(&self, mut sale: Sale) -> Result<Sale, TerminalError> {
+        let waiting = matches!(
+            sale.status,
+            Status::Submitted | Status::Unknown | Status::Forwarded
+        );
+        let Some(since) = self.since(&sale, Moment::Sent) else {
+            return Ok(sale);
+        };
+        if waiting && sale.attention.is_none() && since >= self.policy.unknown_attention_after {
+            sale.attention = Some(format!(
+                "{STILL_UNKNOWN} {} min after sending: the terminal keeps asking; check {} ({}, day {}) with the backend",
+                since.as_secs() / 60,
+                sale.bank_tran_id,
                 sale.amount,
-                sent_at,
-                now_ms(&self.clock.now()),
-                grace,
-            ),
-            Protocol::Payrequest => sale::classify_pay_status(
-                &answer,
-                sale.amount,
-                sent_at,
-                now_ms(&self.clock.now()),
-                grace,
-            ),
+                sale.query_dates(self.policy.midnight_window).join(" or ")
+            ));
+            tracing::warn!(sale = %sale.id, "outcome unknown for too long: on the attention list");
+            self.journal.save(&sale)?;
         }
+        Ok(sale)
+    }
+
+    /// Asks what became of the original withdrawal, on each business day it may be filed
+    /// under ([`Sale::query_dates`]); the first day with a record answers.
+    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal) -> Outcome {
+        for date in sale.query_dates(self.policy.midnight_window) {
+            let answer = self
+                .gateway
+                .query(w, &date, &tran_dtime(&self.clock.now()))
+                .await;
+            let outcome = match self.policy.protocol {
+                Protocol::Openbanking => sale::classify_transfer_result(&answer, sale.amount),
+                Protocol::Payrequest => sale::classify_pay_status(&answer, sale.amount),
+            };
+            if outcome != Outcome::NotFound {
+                return outcome;
+            }
+        }
+        Outcome::NotFound
+    }
+
+    /// What a "no such transfer" means for `sale` now (see [`sale::not_found_outcome`]).
+    /// The first one is journaled (its wall time) and marked (its monotonic time).
+    fn judge_not_found(&self, sale: &mut Sale) -> Result<Outcome, TerminalError> {
+        let since_sent = self.since(sale, Moment::Sent).unwrap_or(Duration::ZERO);
+        let since_first = self.since(sale, Moment::NotFound);
+        if since_first.is_none() {
+            sale.not_found_at_ms = Some(now_ms(&self.clock.now()));
+            self.mark(&sale.id, Moment::NotFound);
+            self.journal.save(sale)?;
+        }
+        Ok(sale::not_found_outcome(
+            since_sent,
+            since_first,
+            self.policy.grace,
+        ))
     }
 
     /// Queries the original withdrawal up to `attempts` times with doubling back-off; the
@@ -436,7 +547,10 @@ impl Terminal {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(8));
             }
-            let outcome = self.query_outcome(&sale, w, self.policy.grace).await;
+            let outcome = match self.query_outcome(&sale, w).await {
+                Outcome::NotFound => self.judge_not_found(&mut sale)?,
+                other => other,
+            };
             tracing::info!(sale = %sale.id, attempt, ?outcome, "result query");
             match outcome {
                 Outcome::Unknown { ref code, .. }
@@ -457,9 +571,9 @@ impl Terminal {
         let Some(w) = self.withdrawal(&sale) else {
             return self.flag_incomplete(sale);
         };
-        // The bank already answered this withdrawal (A0017/311): nothing is in flight, so
-        // "no such transfer" confirms the decline at once.
-        let outcome = self.query_outcome(&sale, &w, Duration::ZERO).await;
+        // The bank already answered this withdrawal (A0017/311) and the re-check waited
+        // `recheck_after`: nothing is in flight, so "no such transfer" confirms the decline.
+        let outcome = self.query_outcome(&sale, &w).await;
         let now = now_ms(&self.clock.now());
         match outcome {
             Outcome::Approved { .. } => {
@@ -472,7 +586,7 @@ impl Terminal {
                 sale.attention = Some(msg);
                 sale.recheck_due = false;
             }
-            Outcome::Declined { .. } => sale.recheck_due = false,
+            Outcome::Declined { .. } | Outcome::NotFound => sale.recheck_due = false,
             // Still unclear: keep it due, the next resolver pass asks again.
             Outcome::Unknown { .. } | Outcome::NotSent { .. } => return Ok(sale),
         }
@@ -495,6 +609,9 @@ impl Terminal {
     ) -> Result<(), TerminalError> {
         let now = now_ms(&self.clock.now());
         match outcome {
+            // Callers judge "not found" first; should one not, "not yet" is the cautious
+            // reading.
+            Outcome::NotFound => return self.settle(sale, Outcome::not_found_yet(), via),
             // An offline-accepted sale the backend never received goes back to the queue, to
             // be sent again under the same id (the backend de-duplicates on it)…
             Outcome::Declined { ref code, .. }
@@ -526,8 +643,8 @@ impl Terminal {
                 sale.message = Some(message);
             }
             Outcome::Approved { bank_tran_date } => {
-                if let Some(d) = bank_tran_date {
-                    sale.bank_tran_date = d;
+                if let Some(d) = bank_tran_date.filter(|d| sale::is_date(d)) {
+                    sale.reply_date = Some(d);
                 }
                 sale.advance(Status::Approved, now, format!("approved ({via})"))?;
                 sale.code = Some("A0000".into());
@@ -543,6 +660,9 @@ impl Terminal {
                 sale.recheck_due = recheck;
                 sale.code = Some(code);
                 sale.message = Some(message);
+                if recheck {
+                    self.mark(&sale.id, Moment::Declined);
+                }
             }
             Outcome::Unknown { code, message } => {
                 sale.advance(Status::Unknown, now, format!("{code} ({via})"))?;
@@ -560,6 +680,14 @@ impl Terminal {
                 sale.code = Some("OFFLINE".into());
                 sale.message = Some(format!("offline — cannot accept this payment: the backend is unreachable ({reason}); nothing was charged"));
             }
+        }
+        if sale.status.is_final()
+            && sale
+                .attention
+                .as_deref()
+                .is_some_and(|a| a.starts_with(STILL_UNKNOWN))
+        {
+            sale.attention = None;
         }
         self.journal.save(sale)?;
         Ok(())

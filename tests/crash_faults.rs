@@ -353,7 +353,8 @@ fn write_config(term_dir: &Path, url: &str, queue: bool) -> PathBuf {
     // Short timeouts keep the suite fast; the grace before "no such transfer" is believed is
     // timeout_ms, so resolving a dropped request takes ~1.5 s, not 10.
     let mut text = format!(
-        "[terminal]\njournal_dir = {journal:?}\n\n[backend]\nurl = {url:?}\nprotocol = \"openbanking\"\n\
+        "[terminal]\ninstitution_code = \"T991000001\"\nterminal_prefix = \"T1\"\njournal_dir = {journal:?}\n\n\
+         [backend]\nurl = {url:?}\nprotocol = \"openbanking\"\nrecheck_after_ms = 0\n\
          timeout_ms = 1500\nconnect_timeout_ms = 300\nquery_attempts = 3\nquery_backoff_ms = 50\n\n\
          [scan]\ntrust_sandbox_key = true\n"
     );
@@ -945,7 +946,7 @@ fn checker_catches_lost_and_mismatched_sales() {
     let text = std::fs::read_to_string(&other_config).unwrap();
     std::fs::write(
         &other_config,
-        text.replace("[terminal]\n", "[terminal]\nterminal_prefix = \"T2\"\n"),
+        text.replace("terminal_prefix = \"T1\"", "terminal_prefix = \"T2\""),
     )
     .unwrap();
     pay(&other_config, &png);

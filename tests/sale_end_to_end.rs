@@ -215,7 +215,7 @@ fn usage_and_config_errors_exit_2_with_a_message() {
     let bad = t.dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[backend]\nurl = \"embedded\"\n[terminal]\nterminal_prefix = \"TOOLONG\"\n",
+        "[backend]\nurl = \"embedded\"\n[terminal]\ninstitution_code = \"T991000001\"\nterminal_prefix = \"TOOLONG\"\n",
     )
     .unwrap();
     let out = common::qrpos(&[
@@ -295,8 +295,8 @@ fn used_nonces_are_forgotten_once_their_codes_expire() {
                 0,
             )
         };
-        let mut expired = j.create_sale("T991000001", "T1", "20261121", make).unwrap();
-        let mut live = j.create_sale("T991000001", "T1", "20261121", make).unwrap();
+        let mut expired = j.create_sale("T991000001", "T1", "20261121", 0, make).unwrap();
+        let mut live = j.create_sale("T991000001", "T1", "20261121", 0, make).unwrap();
         expired.advance(Status::Cancelled, 1, "test").unwrap();
         live.advance(Status::Cancelled, 1, "test").unwrap();
         j.save_with_nonce(&expired, b"expired!", now - 60).unwrap();

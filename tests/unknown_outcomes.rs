@@ -199,7 +199,7 @@ fn a_journal_record_without_payment_means_is_flagged_not_fatal() {
     let id = {
         let j = t.journal();
         let mut sale = j
-            .create_sale("T991000001", "T1", "20261121", |id, btid| {
+            .create_sale("T991000001", "T1", "20261121", 0, |id, btid| {
                 qrpos::sale::Sale::new(
                     id,
                     btid,

@@ -63,8 +63,6 @@ impl fmt::Display for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Withdrawal {
     pub bank_tran_id: String,
-    /// `yyyyMMdd`; the withdraw reply's `bank_tran_date`, once known, is the one to query with.
-    pub bank_tran_date: String,
     /// `yyyyMMddHHmmss`, fixed at first send.
     pub tran_dtime: String,
     pub amount: Won,
@@ -78,8 +76,11 @@ pub trait Gateway: Send + Sync {
     fn protocol(&self) -> Protocol;
     /// Sends (or re-sends, same id) a withdrawal. Never errors: every failure is an `Answer`.
     async fn withdraw(&self, w: &Withdrawal) -> Answer;
-    /// Asks what became of `w`; `now_dtime` (`yyyyMMddHHmmss`) is the time of this query.
-    async fn query(&self, w: &Withdrawal, now_dtime: &str) -> QueryAnswer;
+    /// Asks what became of `w`, sent on the business day `bank_tran_date` (`yyyyMMdd`);
+    /// `now_dtime` (`yyyyMMddHHmmss`) is the time of this query. Only a record that matches
+    /// `w` in full (id, day, amount, payer) is reported as its outcome; one that names the id
+    /// but differs is reported as [`crate::sale::RESULT_MISMATCH`].
+    async fn query(&self, w: &Withdrawal, bank_tran_date: &str, now_dtime: &str) -> QueryAnswer;
 }
 
 /// How to reach the backend and who the terminal is to it.

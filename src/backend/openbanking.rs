@@ -11,11 +11,11 @@ use super::{
     BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
 };
 use crate::protocol::openbanking::{
-    TokenRequest, TokenResponse, TransferResultQuery, TransferResultRequest,
+    TokenRequest, TokenResponse, TransferResultItem, TransferResultQuery, TransferResultRequest,
     TransferResultResponse, WithdrawRequest, WithdrawResponse, RESULT_PATH, TOKEN_PATH,
     WITHDRAW_PATH,
 };
-use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
+use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer, RESULT_MISMATCH};
 
 /// Print fields (`dps_print_content`, `wd_print_content`, names) are AH(20).
 const PRINT_MAX_CHARS: usize = 20;
@@ -245,9 +245,12 @@ fn read_withdraw(reply: &RawReply) -> Answer {
     }
 }
 
-/// Reports a `transfer/result` reply about `bank_tran_id`: the top-level code says whether
-/// the query worked, the matching item's bank code what became of the transfer.
-fn read_result(reply: &RawReply, bank_tran_id: &str) -> Answer {
+/// Reports a `transfer/result` reply about `w`, asked for on `date`: the top-level code says
+/// whether the query worked, the item's bank code what became of the transfer. An item that
+/// names our id but another day, amount or payer is someone else's transfer (an id reused
+/// on another day, a bank that ignored the date): it is reported as [`RESULT_MISMATCH`],
+/// never as our outcome.
+fn read_result(reply: &RawReply, w: &Withdrawal, date: &str) -> Answer {
     let rsp = match json_object::<TransferResultResponse>(reply) {
         Ok((rsp, _)) => rsp,
         Err(garbage) => return garbage,
@@ -255,15 +258,29 @@ fn read_result(reply: &RawReply, bank_tran_id: &str) -> Answer {
     // We ask about one transfer as tran_no 1; an item that does not name its id is taken as
     // the answer to that one question.
     let item = rsp.res_list.into_iter().find(|i| {
-        i.bank_tran_id == bank_tran_id || (i.bank_tran_id.is_empty() && i.tran_no == "1")
+        i.bank_tran_id == w.bank_tran_id || (i.bank_tran_id.is_empty() && i.tran_no == "1")
     });
     let (bank_code, bank_message, amount, date) = match item {
-        Some(i) => (
-            i.bank_rsp_code,
-            i.bank_rsp_message,
-            parse_amount(&i.tran_amt),
-            non_empty(i.bank_tran_date),
-        ),
+        Some(i) => {
+            let differs = item_difference(&i, w, date);
+            if rsp.rsp_code == "A0000" && !differs.is_empty() {
+                tracing::warn!(bank_tran_id = %w.bank_tran_id, differs = %differs.join(", "), "result item is not this sale");
+                return Answer::Reply {
+                    http_status: reply.status,
+                    code: RESULT_MISMATCH.into(),
+                    bank_code: String::new(),
+                    message: format!("it differs in {}", differs.join(", ")),
+                    amount: None,
+                    bank_tran_date: None,
+                };
+            }
+            (
+                i.bank_rsp_code,
+                i.bank_rsp_message,
+                parse_amount(&i.tran_amt),
+                non_empty(i.bank_tran_date),
+            )
+        }
         None => (String::new(), String::new(), None, None),
     };
     Answer::Reply {
@@ -274,6 +291,25 @@ fn read_result(reply: &RawReply, bank_tran_id: &str) -> Answer {
         amount,
         bank_tran_date: date,
     }
+}
+
+/// How a result item differs from the withdrawal it should describe (empty: it matches).
+/// The day and the amount must be the ones asked; the payer's fintech number must be ours
+/// where we know it (an EMV code does not tell the terminal the account behind it).
+fn item_difference(i: &TransferResultItem, w: &Withdrawal, date: &str) -> Vec<&'static str> {
+    let mut differs = Vec::new();
+    if i.bank_tran_date != date {
+        differs.push("bank_tran_date");
+    }
+    if parse_amount(&i.tran_amt) != Some(w.amount.0) {
+        differs.push("tran_amt");
+    }
+    if let PaymentMeans::FintechNumber { fintech_use_num } = &w.means {
+        if &i.wd_fintech_use_num != fintech_use_num {
+            differs.push("wd_fintech_use_num");
+        }
+    }
+    differs
 }
 
 /// `tran_amt` as won; `None` when absent or not a plain number.
@@ -304,7 +340,7 @@ impl Gateway for OpenBankingGateway {
         answer
     }
 
-    async fn query(&self, w: &Withdrawal, now_dtime: &str) -> QueryAnswer {
+    async fn query(&self, w: &Withdrawal, bank_tran_date: &str, now_dtime: &str) -> QueryAnswer {
         let body = TransferResultRequest {
             check_type: "1".into(),
             tran_dtime: now_dtime.to_string(),
@@ -312,15 +348,16 @@ impl Gateway for OpenBankingGateway {
             req_list: vec![TransferResultQuery {
                 tran_no: "1".into(),
                 org_bank_tran_id: w.bank_tran_id.clone(),
-                org_bank_tran_date: w.bank_tran_date.clone(),
+                org_bank_tran_date: bank_tran_date.to_string(),
                 org_tran_amt: w.amount.0.to_string(),
             }],
         };
-        let id = w.bank_tran_id.as_str();
         let answer = self
-            .call(&self.result_url, &body, |reply| read_result(reply, id))
+            .call(&self.result_url, &body, |reply| {
+                read_result(reply, w, bank_tran_date)
+            })
             .await;
-        log_answer("transfer/result", id, &answer);
+        log_answer("transfer/result", &w.bank_tran_id, &answer);
         answer
     }
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::protocol::payrequest::{
     PayError, PayRequest, PayResponse, PayStatus, PAY_PATH, REQUEST_ID_HEADER,
 };
-use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
+use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer, RESULT_MISMATCH};
 
 /// payRequest gateway (see `src/protocol/payrequest.rs`).
 pub struct PayRequestGateway {
@@ -29,8 +29,9 @@ impl PayRequestGateway {
         })
     }
 
-    /// `{base}/api/payRequest/{id}`, the id percent-encoded as one path segment.
-    fn status_url(&self, request_id: &str) -> Option<reqwest::Url> {
+    /// `{base}/api/payRequest/{id}?date={yyyyMMdd}`, the id percent-encoded as one path
+    /// segment; the day because a request id is unique only within its business day.
+    fn status_url(&self, request_id: &str, date: &str) -> Option<reqwest::Url> {
         let mut url = self.base.clone();
         {
             let mut segments = url.path_segments_mut().ok()?;
@@ -40,6 +41,7 @@ impl PayRequestGateway {
             }
             segments.push(request_id);
         }
+        url.query_pairs_mut().append_pair("date", date);
         Some(url)
     }
 }
@@ -67,7 +69,7 @@ fn read_pay(reply: &RawReply) -> Answer {
                 format!("paid at {}", rsp.product_trans_date)
             },
             amount: Some(rsp.product_price),
-            bank_tran_date: None,
+            bank_tran_date: trans_day(&rsp.product_trans_date),
         };
     }
     read_error(reply)
@@ -95,8 +97,16 @@ fn read_error(reply: &RawReply) -> Answer {
     }
 }
 
-/// Reports a status reply: `code` = the status, `bank_code` = its failure code.
-fn read_status(reply: &RawReply) -> Answer {
+/// `productTransDate` (`yyyy-MM-dd HH:mm:ss`) as a business day `yyyyMMdd`.
+fn trans_day(product_trans_date: &str) -> Option<String> {
+    chrono::NaiveDateTime::parse_from_str(product_trans_date.trim(), "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.format("%Y%m%d").to_string())
+}
+
+/// Reports a status reply about `w`: `code` = the status, `bank_code` = its failure code. A
+/// payment that is not ours (another request id, product or price) is [`RESULT_MISMATCH`].
+fn read_status(reply: &RawReply, w: &Withdrawal) -> Answer {
     let (st, map) = match json_object::<PayStatus>(reply) {
         Ok(parsed) => parsed,
         Err(garbage) => return garbage,
@@ -105,13 +115,41 @@ fn read_status(reply: &RawReply) -> Answer {
         // Not a status: perhaps a PayError (e.g. a malformed id), reported as such.
         return read_error(reply);
     }
+    if let Some(p) = &st.payment {
+        let mut differs = Vec::new();
+        if !st.request_id.is_empty() && st.request_id != w.bank_tran_id {
+            differs.push("requestId");
+        }
+        if p.product_id != w.bank_tran_id {
+            differs.push("productId");
+        }
+        if p.product_name != w.product {
+            differs.push("productName");
+        }
+        if p.product_price != w.amount.0 {
+            differs.push("productPrice");
+        }
+        if !differs.is_empty() {
+            return Answer::Reply {
+                http_status: reply.status,
+                code: RESULT_MISMATCH.into(),
+                bank_code: String::new(),
+                message: format!("it differs in {}", differs.join(", ")),
+                amount: None,
+                bank_tran_date: None,
+            };
+        }
+    }
     Answer::Reply {
         http_status: reply.status,
         code: st.status,
         bank_code: st.code,
         message: st.message,
+        bank_tran_date: st
+            .payment
+            .as_ref()
+            .and_then(|p| trans_day(&p.product_trans_date)),
         amount: st.payment.map(|p| p.product_price),
-        bank_tran_date: None,
     }
 }
 
@@ -154,8 +192,8 @@ impl Gateway for PayRequestGateway {
         answer
     }
 
-    async fn query(&self, w: &Withdrawal, _now_dtime: &str) -> QueryAnswer {
-        let Some(url) = self.status_url(&w.bank_tran_id) else {
+    async fn query(&self, w: &Withdrawal, bank_tran_date: &str, _now_dtime: &str) -> QueryAnswer {
+        let Some(url) = self.status_url(&w.bank_tran_id, bank_tran_date) else {
             return Answer::NotSent {
                 reason: "the backend URL cannot take a request id path".into(),
             };
@@ -165,7 +203,7 @@ impl Gateway for PayRequestGateway {
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json");
         let answer = match exchange(request).await {
-            Ok(reply) => read_status(&reply),
+            Ok(reply) => read_status(&reply, w),
             Err(answer) => answer,
         };
         log_answer("payRequest status", &w.bank_tran_id, &answer);

@@ -41,7 +41,6 @@ fn pr(url: &str) -> Arc<dyn Gateway> {
 fn withdrawal(means: PaymentMeans) -> Withdrawal {
     Withdrawal {
         bank_tran_id: TRAN_ID.into(),
-        bank_tran_date: "20261121".into(),
         tran_dtime: "20261121143005".into(),
         amount: Won(15_000),
         means,
@@ -455,7 +454,7 @@ async fn ob_concurrent_calls_share_one_token_fetch() {
     .await;
     let gw = ob(&server.url);
     let (w1, w2) = (fintech(), fintech());
-    let (a, b) = tokio::join!(gw.withdraw(&w1), gw.query(&w2, "20261121150000"));
+    let (a, b) = tokio::join!(gw.withdraw(&w1), gw.query(&w2, "20261121", "20261121150000"));
     assert!(matches!(a, Answer::Reply { .. }), "{a:?}");
     assert!(matches!(b, Answer::Reply { .. }), "{b:?}");
     let reqs = server.requests();
@@ -504,7 +503,8 @@ async fn ob_query_asks_for_the_original_and_reports_its_item() {
                     {"tran_no": "1", "bank_tran_id": "M202300440U999999999",
                      "bank_rsp_code": "453", "tran_amt": "1"},
                     {"tran_no": "1", "bank_tran_id": TRAN_ID, "bank_tran_date": "20261121",
-                     "bank_rsp_code": "000", "bank_rsp_message": "ok", "tran_amt": "15000"}
+                     "bank_rsp_code": "000", "bank_rsp_message": "ok", "tran_amt": "15000",
+                     "wd_fintech_use_num": FINTECH}
                 ]
             }),
         ),
@@ -515,7 +515,7 @@ async fn ob_query_asks_for_the_original_and_reports_its_item() {
     ])
     .await;
     let gw = ob(&server.url);
-    let answer = gw.query(&fintech(), "20261121150000").await;
+    let answer = gw.query(&fintech(), "20261121", "20261121150000").await;
     assert_eq!(
         answer,
         Answer::Reply {
@@ -539,7 +539,7 @@ async fn ob_query_asks_for_the_original_and_reports_its_item() {
         })
     );
 
-    let none = gw.query(&fintech(), "20261121150100").await;
+    let none = gw.query(&fintech(), "20261121", "20261121150100").await;
     assert_eq!(
         none,
         Answer::Reply {
@@ -562,7 +562,7 @@ async fn ob_query_renews_a_rejected_token_too() {
         json(200, json!({"rsp_code": "A0000", "res_list": []})),
     ])
     .await;
-    let answer = ob(&server.url).query(&fintech(), "20261121150000").await;
+    let answer = ob(&server.url).query(&fintech(), "20261121", "20261121150000").await;
     assert!(matches!(&answer, Answer::Reply { code, .. } if code == "A0000"));
     assert_eq!(server.requests().len(), 4);
 }
@@ -586,7 +586,7 @@ async fn pr_pay_sends_the_request_id_and_reports_success() {
             bank_code: String::new(),
             message: "paid at 2026-11-21 14:30:05".into(),
             amount: Some(15_000),
-            bank_tran_date: None,
+            bank_tran_date: Some("20261121".into()),
         }
     );
     let r = &server.requests()[0];
@@ -668,7 +668,9 @@ async fn pr_query_reports_the_status() {
         json(
             200,
             json!({"requestId": TRAN_ID, "status": "approved", "code": "", "message": "",
-                   "payment": {"productPrice": 15000, "productId": TRAN_ID}}),
+                   "payment": {"productPrice": 15000, "productId": TRAN_ID,
+                               "productName": "Americano",
+                               "productTransDate": "2026-11-21 14:30:05"}}),
         ),
         json(
             200,
@@ -679,18 +681,18 @@ async fn pr_query_reports_the_status() {
     .await;
     let gw = pr(&server.url);
     assert_eq!(
-        gw.query(&card(), "20261121150000").await,
+        gw.query(&card(), "20261121", "20261121150000").await,
         Answer::Reply {
             http_status: 200,
             code: "approved".into(),
             bank_code: String::new(),
             message: String::new(),
             amount: Some(15_000),
-            bank_tran_date: None,
+            bank_tran_date: Some("20261121".into()),
         }
     );
     assert_eq!(
-        gw.query(&card(), "20261121150000").await,
+        gw.query(&card(), "20261121", "20261121150000").await,
         Answer::Reply {
             http_status: 200,
             code: "declined".into(),
@@ -703,8 +705,69 @@ async fn pr_query_reports_the_status() {
     let r = &server.requests()[0];
     assert_eq!(
         (r.method.as_str(), r.path.as_str()),
-        ("GET", "/api/payRequest/M202300440U000000042")
+        (
+            "GET",
+            "/api/payRequest/M202300440U000000042?date=20261121"
+        )
     );
+}
+
+#[tokio::test]
+async fn pr_query_reports_another_sales_payment_as_a_mismatch() {
+    let other = |product: &str, price: u64| {
+        json(
+            200,
+            json!({"requestId": TRAN_ID, "status": "approved", "code": "", "message": "",
+                   "payment": {"productPrice": price, "productId": TRAN_ID,
+                               "productName": product}}),
+        )
+    };
+    let server = TestServer::start(vec![other("Latte", 15000), other("Americano", 4500)]).await;
+    let gw = pr(&server.url);
+    for differs in ["productName", "productPrice"] {
+        match gw.query(&card(), "20261121", "20261121150000").await {
+            Answer::Reply { code, message, .. } => {
+                assert_eq!(code, crate::sale::RESULT_MISMATCH);
+                assert!(message.contains(differs), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn ob_query_reports_an_item_for_another_day_amount_or_payer_as_a_mismatch() {
+    let item = |date: &str, amount: &str, fin: &str| {
+        json(
+            200,
+            json!({"rsp_code": "A0000", "rsp_message": "", "res_cnt": "1",
+                   "res_list": [{"tran_no": "1", "bank_tran_id": TRAN_ID, "bank_tran_date": date,
+                                 "bank_rsp_code": "000", "tran_amt": amount,
+                                 "wd_fintech_use_num": fin}]}),
+        )
+    };
+    let server = TestServer::start(vec![
+        token("tok-1", 3600),
+        item("20261120", "15000", FINTECH),
+        item("20261121", "4500", FINTECH),
+        item("20261121", "15000", "199003328057724253012199"),
+        item("20261121", "15000", FINTECH),
+    ])
+    .await;
+    let gw = ob(&server.url);
+    for differs in ["bank_tran_date", "tran_amt", "wd_fintech_use_num"] {
+        match gw.query(&fintech(), "20261121", "20261121150000").await {
+            Answer::Reply { code, message, .. } => {
+                assert_eq!(code, crate::sale::RESULT_MISMATCH);
+                assert!(message.contains(differs), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        gw.query(&fintech(), "20261121", "20261121150000").await,
+        Answer::Reply { code, bank_code, .. } if code == "A0000" && bank_code == "000"
+    ), "the item that matches in full settles");
 }
 
 #[tokio::test]
@@ -726,10 +789,10 @@ async fn a_base_url_path_prefix_is_kept() {
     )])
     .await;
     let gw = pr(&format!("{}/pay/", server.url));
-    let _ = gw.query(&card(), "20261121150000").await;
+    let _ = gw.query(&card(), "20261121", "20261121150000").await;
     assert_eq!(
         server.requests()[0].path,
-        "/pay/api/payRequest/M202300440U000000042"
+        "/pay/api/payRequest/M202300440U000000042?date=20261121"
     );
 }
 

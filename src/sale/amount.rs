@@ -33,6 +33,10 @@ pub enum AmountError {
     Zero,
     #[error("amount {asked} is over this terminal's maximum of {max}")]
     OverMaximum { asked: Won, max: Won },
+    /// More digits than any amount can have: said as typed, never saturated to a number
+    /// nobody typed.
+    #[error("amount {typed} is too large: this terminal's maximum is {max}")]
+    TooLarge { typed: String, max: Won },
 }
 
 /// Parses what a cashier typed (digits, optionally with `,` separators) into an amount in
@@ -46,14 +50,11 @@ pub fn parse_amount(input: &str, max: Won) -> Result<Won, AmountError> {
         return Err(AmountError::NotANumber(input.trim().to_string()));
     }
     // All digits: the only parse failure left is overflow, which is over any maximum.
-    let value = match cleaned.parse::<u64>() {
-        Ok(v) => Won(v),
-        Err(_) => {
-            return Err(AmountError::OverMaximum {
-                asked: Won(u64::MAX),
-                max,
-            })
-        }
+    let Ok(value) = cleaned.parse::<u64>().map(Won) else {
+        return Err(AmountError::TooLarge {
+            typed: input.trim().to_string(),
+            max,
+        });
     };
     if value.0 == 0 {
         return Err(AmountError::Zero);
@@ -97,10 +98,15 @@ mod tests {
                 max
             })
         );
-        assert!(matches!(
-            parse_amount("99999999999999999999999", max),
-            Err(AmountError::OverMaximum { .. })
-        ));
+        let too_large = parse_amount("99999999999999999999", max).unwrap_err();
+        assert_eq!(
+            too_large.to_string(),
+            "amount 99999999999999999999 is too large: this terminal's maximum is ₩100,000"
+        );
+        assert!(
+            !too_large.to_string().contains("18,446"),
+            "never saturated to u64::MAX"
+        );
         assert_eq!(parse_amount("100000", max), Ok(max));
     }
 

@@ -13,6 +13,6 @@ pub use means::{EmvData, PaymentMeans};
 pub use offline::{offline_acceptance, too_old_to_forward, OfflinePolicy, QueuedSale};
 pub use outcome::{
     classify_pay_request, classify_pay_status, classify_transfer_result, classify_withdrawal,
-    Answer, Outcome, QueryAnswer,
+    not_found_outcome, Answer, Outcome, QueryAnswer, RESULT_MISMATCH,
 };
-pub use state::{IllegalTransition, Protocol, Sale, Status, Transition};
+pub use state::{is_date, IllegalTransition, Protocol, Sale, Status, Transition};

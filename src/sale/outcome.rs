@@ -5,6 +5,9 @@
 //! - no answer, timeouts, 5xx, A0001, A0007, bank 400, garbage and any code we do not know are
 //!   *unknown*: only a `transfer/result` query may settle them, never a new withdrawal;
 //! - A0326 means our id was seen before: the repeat was ignored, so query the original.
+//! - a result query settles a sale only with an item that matches it in full (id, date,
+//!   amount, account); "no such transfer" is a [`Outcome::NotFound`], believed only as
+//!   [`not_found_outcome`] says.
 
 use super::Won;
 
@@ -65,6 +68,34 @@ pub enum Outcome {
     NotSent {
         reason: String,
     },
+    /// A result query found no such transfer. It may still be in flight: only
+    /// [`not_found_outcome`] turns this into a decline.
+    NotFound,
+}
+
+/// Answer code for a result item that names our id but not our sale (another day, another
+/// amount, another account): it settles nothing. The gateways report it; see
+/// `backend::read_result`.
+pub const RESULT_MISMATCH: &str = "RESULT_MISMATCH";
+
+/// What "no such transfer" means for a sale sent `since_sent` ago, whose first "no such
+/// transfer" came `since_first` ago (`None`: this is the first). Both are measured on a
+/// monotonic clock. Believed, as a decline, only on a second "not found" at least `grace`
+/// (the request timeout) after the first, and `grace` after sending: a request still in
+/// flight, or a bank slow to record it, is never declined early.
+pub fn not_found_outcome(
+    since_sent: std::time::Duration,
+    since_first: Option<std::time::Duration>,
+    grace: std::time::Duration,
+) -> Outcome {
+    if since_sent >= grace && since_first.is_some_and(|d| d >= grace) {
+        Outcome::declined(
+            "NOT_RECEIVED",
+            "the backend never received this payment — not charged",
+        )
+    } else {
+        Outcome::not_found_yet()
+    }
 }
 
 impl Outcome {
@@ -75,6 +106,13 @@ impl Outcome {
             consent_expired: false,
             recheck: false,
         }
+    }
+    /// "No such transfer", not (yet) believed: it will be asked again.
+    pub fn not_found_yet() -> Outcome {
+        Outcome::unknown(
+            "NOT_FOUND_YET",
+            "the backend has no record yet: will check again",
+        )
     }
     fn unknown(code: &str, message: impl Into<String>) -> Outcome {
         Outcome::Unknown {
@@ -298,16 +336,9 @@ pub fn classify_withdrawal(answer: &Answer, asked: Won) -> Outcome {
     )
 }
 
-/// Classifies the answer to `POST /v2.0/transfer/result` about the withdrawal of `asked` won
-/// sent at `sent_at_ms`. "No such transfer" is only believed once `grace_ms` (the request
-/// timeout) has passed since sending, so a request still in flight is not declined early.
-pub fn classify_transfer_result(
-    answer: &QueryAnswer,
-    asked: Won,
-    sent_at_ms: i64,
-    now_ms: i64,
-    grace_ms: i64,
-) -> Outcome {
+/// Classifies the answer to `POST /v2.0/transfer/result` about the withdrawal of `asked`
+/// won. "No such transfer" (A0310) is [`Outcome::NotFound`].
+pub fn classify_transfer_result(answer: &QueryAnswer, asked: Won) -> Outcome {
     if let Some(o) = query_transport(answer) {
         return o;
     }
@@ -323,7 +354,13 @@ pub fn classify_transfer_result(
         unreachable!()
     };
     if code == "A0310" {
-        return not_found(sent_at_ms, now_ms, grace_ms);
+        return Outcome::NotFound;
+    }
+    if code == RESULT_MISMATCH {
+        return Outcome::unknown(
+            code,
+            format!("the backend's record of this id is not this sale ({message}): not settled"),
+        );
     }
     if code != "A0000" {
         return Outcome::unknown(
@@ -348,20 +385,6 @@ pub fn classify_transfer_result(
                 format!("unrecognised bank code {other} in the result: will retry"),
             )
         }),
-    }
-}
-
-fn not_found(sent_at_ms: i64, now_ms: i64, grace_ms: i64) -> Outcome {
-    if now_ms.saturating_sub(sent_at_ms) >= grace_ms {
-        Outcome::declined(
-            "NOT_RECEIVED",
-            "the backend never received this payment — not charged",
-        )
-    } else {
-        Outcome::unknown(
-            "NOT_FOUND_YET",
-            "the backend has no record yet: will check again",
-        )
     }
 }
 
@@ -419,14 +442,9 @@ pub fn classify_pay_request(answer: &Answer, asked: Won) -> Outcome {
     Outcome::declined(code, shown)
 }
 
-/// Classifies the answer to `GET /api/payRequest/{id}`.
-pub fn classify_pay_status(
-    answer: &QueryAnswer,
-    asked: Won,
-    sent_at_ms: i64,
-    now_ms: i64,
-    grace_ms: i64,
-) -> Outcome {
+/// Classifies the answer to `GET /api/payRequest/{id}`; `not_found` is
+/// [`Outcome::NotFound`].
+pub fn classify_pay_status(answer: &QueryAnswer, asked: Won) -> Outcome {
     if let Some(o) = query_transport(answer) {
         return o;
     }
@@ -463,7 +481,11 @@ pub fn classify_pay_status(
             },
             asked,
         ),
-        "not_found" => not_found(sent_at_ms, now_ms, grace_ms),
+        "not_found" => Outcome::NotFound,
+        RESULT_MISMATCH => Outcome::unknown(
+            RESULT_MISMATCH,
+            format!("the backend's record of this id is not this sale ({message}): not settled"),
+        ),
         other => Outcome::unknown(
             "STATUS",
             format!("unrecognised status {other:?}: will retry"),
@@ -657,9 +679,7 @@ mod tests {
 
     #[test]
     fn transfer_result_settles_by_the_item_bank_code() {
-        let q = |top: &str, bank: &str, amt| {
-            classify_transfer_result(&ob(top, bank, amt), ASK, 0, 10_000, 5_000)
-        };
+        let q = |top: &str, bank: &str, amt| classify_transfer_result(&ob(top, bank, amt), ASK);
         assert!(matches!(
             q("A0000", "000", Some(5000)),
             Outcome::Approved { .. }
@@ -680,22 +700,33 @@ mod tests {
                 reason: "down".into()
             },
             ASK,
-            0,
-            10_000,
-            5_000
         )));
+        assert_eq!(q("A0310", "", None), Outcome::NotFound);
+        assert!(
+            is_unknown(&q(RESULT_MISMATCH, "", None)),
+            "another sale's record settles nothing"
+        );
     }
 
     #[test]
-    fn no_such_transfer_is_believed_only_after_the_grace_period() {
-        let nf = ob("A0310", "", None);
-        assert!(is_unknown(&classify_transfer_result(
-            &nf, ASK, 1_000, 2_000, 5_000
-        )));
-        assert!(matches!(
-            classify_transfer_result(&nf, ASK, 1_000, 6_000, 5_000),
-            Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED"
-        ));
+    fn no_such_transfer_is_believed_only_on_a_second_look_after_the_grace_period() {
+        let s = std::time::Duration::from_secs;
+        let grace = s(10);
+        let declined = |o: Outcome| matches!(o, Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED");
+        assert!(is_unknown(&not_found_outcome(s(1), None, grace)), "in flight");
+        assert!(
+            is_unknown(&not_found_outcome(s(3600), None, grace)),
+            "a first 'not found', however late, is looked at again"
+        );
+        assert!(
+            is_unknown(&not_found_outcome(s(3600), Some(s(9)), grace)),
+            "the second look comes a whole grace period after the first"
+        );
+        assert!(
+            is_unknown(&not_found_outcome(s(5), Some(s(20)), grace)),
+            "and a grace period after sending"
+        );
+        assert!(declined(not_found_outcome(s(20), Some(s(10)), grace)));
     }
 
     fn pr(status: u16, code: &str, amount: Option<u64>) -> Answer {
@@ -755,9 +786,6 @@ mod tests {
                     bank_tran_date: None,
                 },
                 ASK,
-                0,
-                10_000,
-                5_000,
             )
         };
         assert!(matches!(
@@ -765,7 +793,8 @@ mod tests {
             Outcome::Approved { .. }
         ));
         assert!(is_declined(&st("declined", "INSUFFICIENT_BALANCE", None)));
-        assert!(is_declined(&st("not_found", "", None)));
+        assert_eq!(st("not_found", "", None), Outcome::NotFound);
+        assert!(is_unknown(&st(RESULT_MISMATCH, "", None)));
         assert!(is_unknown(&st("weird", "", None)));
     }
 }

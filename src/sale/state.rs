@@ -117,12 +117,15 @@ pub struct IllegalTransition {
 pub struct Sale {
     /// `YYYYMMDD-` + the 9-char tail of `bank_tran_id`: unique for the terminal's lifetime.
     pub id: String,
-    /// Institution code (10) + `U` + terminal prefix + per-day sequence (9).
+    /// Institution code (10) + `U` + terminal prefix (2) + id number (7): never repeats for a
+    /// terminal (see `store::IdNumber`).
     pub bank_tran_id: String,
     /// The terminal's business date (KST) when the sale was created, `yyyyMMdd`.
     pub date: String,
-    /// `bank_tran_date` from the backend once it answered; until then `date`.
-    pub bank_tran_date: String,
+    /// The `bank_tran_date` the backend's reply gave (`yyyyMMdd`): the day to query with.
+    /// `None` until a reply said it (see [`Sale::query_dates`]).
+    #[serde(default)]
+    pub reply_date: Option<String>,
     pub amount: Won,
     pub product: String,
     pub protocol: Protocol,
@@ -146,6 +149,10 @@ pub struct Sale {
     /// garbage): it has seen the id. Only a sale it never answered may be re-sent.
     #[serde(default)]
     pub backend_answered: bool,
+    /// Wall time (unix ms) of the first "no such transfer" answer, if one came: a second one
+    /// a grace period later declines the sale (`sale::not_found_outcome`).
+    #[serde(default)]
+    pub not_found_at_ms: Option<i64>,
     pub history: Vec<Transition>,
 }
 
@@ -163,7 +170,7 @@ impl Sale {
         Sale {
             id,
             bank_tran_id,
-            bank_tran_date: date.clone(),
+            reply_date: None,
             date,
             amount,
             product,
@@ -178,8 +185,39 @@ impl Sale {
             attention: None,
             recheck_due: false,
             backend_answered: false,
+            not_found_at_ms: None,
             history: Vec::new(),
         }
+    }
+
+    /// The business days (`yyyyMMdd`) a result query must name, most likely first. The bank
+    /// dates a transfer by the day it received it: the reply's `bank_tran_date` when one came;
+    /// else the day of `tran_dtime`, and within `window` of a midnight also the day on the
+    /// other side of it (the request may have arrived after midnight, or the terminal's clock
+    /// may run a little ahead of the bank's).
+    pub fn query_dates(&self, window: std::time::Duration) -> Vec<String> {
+        use chrono::{Duration, NaiveDateTime, Timelike};
+        if let Some(d) = self.reply_date.as_deref().filter(|d| is_date(d)) {
+            return vec![d.to_string()];
+        }
+        let Some(sent) = self
+            .tran_dtime
+            .as_deref()
+            .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
+        else {
+            return vec![self.date.clone()];
+        };
+        let day = |t: NaiveDateTime| t.format("%Y%m%d").to_string();
+        let window = Duration::from_std(window).unwrap_or_default();
+        let mut out = vec![day(sent)];
+        let since_midnight = Duration::seconds(i64::from(sent.num_seconds_from_midnight()));
+        if Duration::days(1) - since_midnight <= window {
+            out.push(day(sent + Duration::days(1)));
+        }
+        if since_midnight < window {
+            out.push(day(sent - Duration::days(1)));
+        }
+        out
     }
 
     /// Moves the sale to `to`, recording why. Refuses moves the lifecycle forbids.
@@ -223,6 +261,11 @@ impl Sale {
             .rfind(|t| matches!(t.to, Status::Submitted | Status::Forwarded))
             .map(|t| t.at_ms)
     }
+}
+
+/// `yyyyMMdd` and a real calendar day.
+pub fn is_date(s: &str) -> bool {
+    s.len() == 8 && chrono::NaiveDate::parse_from_str(s, "%Y%m%d").is_ok()
 }
 
 #[cfg(test)]
@@ -282,6 +325,33 @@ mod tests {
         }
         assert_eq!(s.status, Status::Approved);
         assert_eq!(s.history.len(), 2);
+    }
+
+    #[test]
+    fn the_query_date_is_the_replys_else_the_requests_and_its_neighbour_near_midnight() {
+        let window = std::time::Duration::from_secs(300);
+        let mut s = sale();
+        assert_eq!(s.query_dates(window), ["20261121"], "never sent: its own day");
+        s.tran_dtime = Some("20261121235959".into());
+        assert_eq!(s.query_dates(window), ["20261121", "20261122"]);
+        s.tran_dtime = Some("20261122000010".into());
+        assert_eq!(
+            s.query_dates(window),
+            ["20261122", "20261121"],
+            "sent just after midnight by a sale opened before it"
+        );
+        s.tran_dtime = Some("20261231120000".into());
+        assert_eq!(s.query_dates(window), ["20261231"]);
+        s.tran_dtime = Some("20261231235800".into());
+        assert_eq!(s.query_dates(window), ["20261231", "20270101"]);
+        s.reply_date = Some("20270101".into());
+        assert_eq!(s.query_dates(window), ["20270101"], "the bank said so");
+        s.reply_date = Some("2027-01-01".into());
+        assert_eq!(
+            s.query_dates(window),
+            ["20261231", "20270101"],
+            "an unreadable reply date is not trusted"
+        );
     }
 
     #[test]

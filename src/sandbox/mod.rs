@@ -117,6 +117,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
 use base64::Engine as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -147,7 +148,7 @@ pub fn dev_public_key_base64() -> String {
     base64::engine::general_purpose::STANDARD.encode(dev_signing_key().verifying_key().as_bytes())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SandboxConfig {
     /// `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
@@ -155,6 +156,20 @@ pub struct SandboxConfig {
     pub data_dir: Option<PathBuf>,
     /// TOML customers replacing the seeds (format in the module doc).
     pub accounts_file: Option<PathBuf>,
+    /// The bank's clock: business dates, de-duplication days, daily limits.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl SandboxConfig {
+    /// Listening on `listen` with the machine's clock, in memory, with the seeded customers.
+    pub fn new(listen: SocketAddr) -> SandboxConfig {
+        SandboxConfig {
+            listen,
+            data_dir: None,
+            accounts_file: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +208,7 @@ pub struct CustomerInfo {
 
 /// The seeded customers (see the module doc).
 pub fn seeded_customers() -> Vec<CustomerInfo> {
-    state::seed_customers()
+    state::seed_customers(SystemClock.now().date_naive())
         .into_iter()
         .map(|c| {
             let note = match c.name.as_str() {
@@ -256,7 +271,7 @@ impl Sandbox {
 pub async fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
     let initial = match &cfg.accounts_file {
         Some(p) => state::load_accounts_file(p)?,
-        None => state::seed_customers(),
+        None => state::seed_customers(cfg.clock.now().date_naive()),
     };
     let st = match &cfg.data_dir {
         Some(dir) => {
@@ -265,7 +280,12 @@ pub async fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
         }
         None => state::State::new(initial.clone()),
     };
-    let app = Arc::new(server::App::new(st, cfg.data_dir.clone(), initial));
+    let app = Arc::new(server::App::new(
+        st,
+        cfg.data_dir.clone(),
+        initial,
+        cfg.clock.clone(),
+    ));
     // Write the first snapshot now so a bad data_dir fails at start, not at the first sale.
     if let Some(dir) = &cfg.data_dir {
         state::save_snapshot(dir, &app.lock())?;

@@ -16,7 +16,7 @@ use super::emv::pan_from_cpm;
 use super::faults::{FaultKind, FaultOn, KillSwitch};
 use super::server::{deliver, App};
 use super::state::{
-    expired, kst_now, mask, CustomerConfig, LedgerEntry, State, Transfer, TransferState,
+    expired, mask, record_key, CustomerConfig, LedgerEntry, State, Transfer, TransferState,
 };
 use super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_INSTITUTION_CODE};
 use crate::protocol::openbanking::{
@@ -231,7 +231,7 @@ pub(crate) async fn withdraw(
                 Some(FaultKind::Reply { bank_rsp_code, .. }) => bank_rsp_code.clone(),
                 _ => None,
             };
-            let now = kst_now();
+            let now = app.now();
             let mut r = committed_resp.unwrap_or_else(|| WithdrawResponse {
                 bank_tran_id: echo.bank_tran_id.clone(),
                 bank_tran_date: now.format("%Y%m%d").to_string(),
@@ -263,7 +263,8 @@ fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
         ..
     }) = fault
     {
-        if !l.bank_tran_id.is_empty() && !st.transfers.contains_key(&l.bank_tran_id) {
+        let key = record_key(&st.today(), &l.bank_tran_id);
+        if !l.bank_tran_id.is_empty() && !st.transfers.contains_key(&key) {
             let state = match bank_rsp_code {
                 Some(b) if !b.is_empty() && b != "000" => TransferState::BankRefused {
                     bank_rsp_code: b.clone(),
@@ -278,13 +279,14 @@ fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
                     .find(|c| c.fintech_use_num.as_ref() == Some(f))
                     .map(|c| c.name.clone())
             });
+            let bank_tran_date = st.today();
             st.transfers.insert(
-                l.bank_tran_id.clone(),
+                key,
                 Transfer {
                     amount: l.amount,
                     customer,
                     fintech_use_num: l.fintech.clone().unwrap_or_default(),
-                    bank_tran_date: kst_now().format("%Y%m%d").to_string(),
+                    bank_tran_date,
                     state,
                 },
             );
@@ -309,7 +311,7 @@ fn process_withdraw(
     body: &[u8],
     fault: Option<&str>,
 ) -> (StatusCode, WithdrawResponse) {
-    let now = kst_now();
+    let now = st.now;
     let l = lenient(body);
     let mut resp = WithdrawResponse {
         api_tran_id: api_tran_id(),
@@ -391,8 +393,11 @@ fn decide_withdraw(
             &format!("요청전문 포맷 에러: {field} is required"),
         );
     }
-    // 3. de-duplicate: the first request stands, whatever became of it.
-    if st.transfers.contains_key(&req.bank_tran_id) {
+    // 3. de-duplicate within the business day: the first request stands, whatever became of
+    // it; the same id on another day is another transfer (KFTC's rule).
+    let date = now.format("%Y%m%d").to_string();
+    let key = record_key(&date, &req.bank_tran_id);
+    if st.transfers.contains_key(&key) {
         return refuse(
             resp,
             StatusCode::OK,
@@ -400,12 +405,11 @@ fn decide_withdraw(
             "거래고유번호(참가기관) 중복 (duplicate bank_tran_id; query the original)",
         );
     }
-    let date = now.format("%Y%m%d").to_string();
     let amount: u64 = req.tran_amt.parse().unwrap_or(0);
     // From here on the bank has the id: every outcome is recorded for dedup and result queries.
     let record = |st: &mut State, customer: Option<&CustomerConfig>, state: TransferState| {
         st.transfers.insert(
-            req.bank_tran_id.clone(),
+            key.clone(),
             Transfer {
                 amount,
                 customer: customer.map(|c| c.name.clone()),
@@ -581,7 +585,7 @@ pub(crate) async fn result(
         || to_response(normal),
         || {
             let (code, msg, status) = reply_fields(fault.as_ref());
-            let now = kst_now();
+            let now = app.now();
             let body = TransferResultResponse {
                 api_tran_id: api_tran_id(),
                 api_tran_dtm: api_tran_dtm(&now),
@@ -601,7 +605,7 @@ fn process_result(
     headers: &HeaderMap,
     body: &[u8],
 ) -> (StatusCode, TransferResultResponse) {
-    let now = kst_now();
+    let now = st.now;
     let mut resp = TransferResultResponse {
         api_tran_id: api_tran_id(),
         api_tran_dtm: api_tran_dtm(&now),
@@ -641,7 +645,11 @@ fn process_result(
         .req_list
         .iter()
         .map(|q| {
-            let t = st.transfers.get(&q.org_bank_tran_id)?;
+            // Found only by the day and the amount it was made with, as the real API does.
+            let t = st
+                .transfers
+                .get(&record_key(&q.org_bank_tran_date, &q.org_bank_tran_id))
+                .filter(|t| q.org_tran_amt.trim().parse() == Ok(t.amount))?;
             let (code, msg) = match &t.state {
                 TransferState::Committed => ("000".to_string(), String::new()),
                 TransferState::BankRefused { bank_rsp_code } => (
@@ -711,7 +719,7 @@ pub(crate) async fn balance(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let st = app.lock();
-    let now = kst_now();
+    let now = st.now;
     let mut resp = BalanceResponse {
         api_tran_id: api_tran_id(),
         api_tran_dtm: api_tran_dtm(&now),
@@ -798,7 +806,7 @@ pub(crate) async fn deposit(
         || to_response(normal),
         || {
             let (code, msg, status) = reply_fields(fault.as_ref());
-            let now = kst_now();
+            let now = app.now();
             let body = serde_json::json!({
                 "api_tran_id": api_tran_id(), "api_tran_dtm": api_tran_dtm(&now),
                 "rsp_code": code, "rsp_message": msg, "res_cnt": "0", "res_list": [],
@@ -836,7 +844,7 @@ fn process_deposit(
     body: &[u8],
     fault: Option<&str>,
 ) -> (StatusCode, serde_json::Value) {
-    let now = kst_now();
+    let now = st.now;
     let date = now.format("%Y%m%d").to_string();
     let head = |code: &str, msg: &str| {
         serde_json::json!({
@@ -894,7 +902,8 @@ fn process_deposit(
     let mut failed: Vec<&str> = Vec::new();
     for (n, (id, fin, amount)) in items.iter().enumerate() {
         let idx = st.customer_idx(|c| c.fintech_use_num.as_deref() == Some(fin.as_str()));
-        let (code, rsp, committed) = if st.transfers.contains_key(id) {
+        let key = record_key(&date, id);
+        let (code, rsp, committed) = if st.transfers.contains_key(&key) {
             ("", "A0326", false)
         } else if let Some(i) = idx {
             st.customers[i].balance = st.customers[i].balance.saturating_add(*amount);
@@ -904,7 +913,7 @@ fn process_deposit(
         };
         if rsp != "A0326" {
             st.transfers.insert(
-                id.clone(),
+                key,
                 Transfer {
                     amount: *amount,
                     customer: idx.map(|i| st.customers[i].name.clone()),

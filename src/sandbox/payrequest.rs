@@ -3,11 +3,12 @@
 //! limit, and on the billing day the linked balance too — plus de-duplication on
 //! `X-Request-Id` and the status query.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, State as AxState};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +17,7 @@ use chrono::Datelike;
 use super::faults::{FaultKind, FaultOn, KillSwitch};
 use super::openbanking::ledger_result;
 use super::server::{deliver, App};
-use super::state::{kst_now, CardKind, LedgerEntry, PayRecord, State};
+use super::state::{record_key, CardKind, LedgerEntry, PayRecord, State};
 use crate::protocol::payrequest::{
     codes, PayError, PayRequest, PayResponse, PayStatus, REQUEST_ID_HEADER,
 };
@@ -108,14 +109,17 @@ pub(crate) async fn pay(
 fn not_processed(st: &mut State, headers: &HeaderMap, body: &[u8], fault: Option<&FaultKind>) {
     let id = request_id(headers).unwrap_or_default();
     let result = FaultKind::unprocessed_result(fault);
+    let date = st.today();
+    let key = record_key(&date, &id);
     if matches!(fault, Some(FaultKind::Reply { .. }))
         && !id.is_empty()
-        && !st.pays.contains_key(&id)
+        && !st.pays.contains_key(&key)
     {
         let (code, message, _) = reply_of(fault);
         st.pays.insert(
-            id.clone(),
+            key,
             PayRecord {
+                date,
                 approved: false,
                 code,
                 message,
@@ -182,7 +186,10 @@ fn decide_pay(
             )
         }
     };
-    if st.pays.contains_key(&id) {
+    // De-duplicated within the business day, like a `bank_tran_id`.
+    let date = st.today();
+    let key = record_key(&date, &id);
+    if st.pays.contains_key(&key) {
         return err(
             StatusCode::CONFLICT,
             codes::DUPLICATE_REQUEST,
@@ -193,19 +200,21 @@ fn decide_pay(
     let outcome = decide_payment(st, &req, entry);
     let record = match &outcome.1 {
         Ok(p) => PayRecord {
+            date: date.clone(),
             approved: true,
             code: String::new(),
             message: String::new(),
             payment: Some(p.clone()),
         },
         Err(e) => PayRecord {
+            date: date.clone(),
             approved: false,
             code: e.code.clone(),
             message: e.message.clone(),
             payment: None,
         },
     };
-    st.pays.insert(id, record);
+    st.pays.insert(key, record);
     outcome
 }
 
@@ -240,7 +249,7 @@ fn decide_payment(st: &mut State, req: &PayRequest, entry: &mut LedgerEntry) -> 
         );
     };
     let price = req.product_price;
-    let now = kst_now();
+    let now = st.now;
     let c = &mut st.customers[idx];
     entry.customer = Some(c.name.clone());
     let insufficient = || {
@@ -300,12 +309,19 @@ pub(crate) async fn status(
     AxState(app): AxState<Arc<App>>,
     Extension(kill): Extension<KillSwitch>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let fault = app.take_fault(FaultOn::PayStatus);
     let id = path.map(|Path(p)| p).unwrap_or_default();
     let status = {
         let st = app.lock();
-        match st.pays.get(&id) {
+        // `?date=yyyyMMdd` names the business day of the request (default: today), since an
+        // id is unique only within its day.
+        let date = query
+            .ok()
+            .and_then(|Query(q)| q.get("date").cloned())
+            .unwrap_or_else(|| st.today());
+        match st.pays.get(&record_key(&date, &id)) {
             None => PayStatus {
                 request_id: id.clone(),
                 status: "not_found".into(),

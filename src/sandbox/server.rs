@@ -23,6 +23,8 @@ use tokio::task::JoinSet;
 
 use super::faults::{FaultKind, FaultOn, FaultSpec, KillSwitch};
 use super::state::{save_snapshot, CustomerConfig, State};
+use crate::clock::Clock;
+use chrono::{DateTime, FixedOffset};
 use super::{control, openbanking, payrequest};
 use crate::protocol::openbanking::{BALANCE_PATH, RESULT_PATH, TOKEN_PATH, WITHDRAW_PATH};
 use crate::protocol::payrequest::PAY_PATH;
@@ -34,6 +36,7 @@ pub(crate) struct App {
     data_dir: Option<PathBuf>,
     /// What `/_sandbox/reset` restores (seeds or the accounts file).
     pub(crate) initial: Vec<CustomerConfig>,
+    clock: Arc<dyn Clock>,
 }
 
 impl App {
@@ -41,19 +44,31 @@ impl App {
         state: State,
         data_dir: Option<PathBuf>,
         initial: Vec<CustomerConfig>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         App {
             state: Mutex::new(state),
             faults: Mutex::new(VecDeque::new()),
             data_dir,
             initial,
+            clock,
         }
     }
 
+    /// The sandbox's wall clock (KST).
+    pub(crate) fn now(&self) -> DateTime<FixedOffset> {
+        self.clock.now()
+    }
+
+    /// The state, with `now` set to this moment, so every rule of one request sees one
+    /// instant (and tests can move the bank's clock across a midnight).
+    ///
     /// A handler that panicked while holding the lock must not take the sandbox down with it:
     /// the state is only ever mutated by plain assignments, so the inner value is usable.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.now = self.clock.now();
+        st
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, VecDeque<FaultSpec>> {

@@ -12,22 +12,23 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::SandboxError;
 
 const SNAPSHOT_FILE: &str = "sandbox-state.json";
-const SNAPSHOT_VERSION: u32 = 1;
+/// 2: transfers and payRequests keyed by business day and id (1: by id alone).
+const SNAPSHOT_VERSION: u32 = 2;
 
 pub(crate) const DEFAULT_PER_TX_LIMIT: u64 = 2_000_000;
 pub(crate) const DEFAULT_DAILY_LIMIT: u64 = 5_000_000;
 
-/// Korea Standard Time: the bank's business dates and the payRequest timestamps are KST.
-pub(crate) fn kst_now() -> DateTime<FixedOffset> {
-    // 9 h is always a valid offset; the fallback only exists so that no code path can panic.
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| Utc.fix());
-    Utc::now().with_timezone(&kst)
+/// The key of a transfer or payRequest record. KFTC's rule: a `bank_tran_id` is unique per
+/// institution *per day* (the id starts with the institution code), so the same id on
+/// another business day is another transfer, and a result query must name the day.
+pub(crate) fn record_key(bank_tran_date: &str, id: &str) -> String {
+    format!("{bank_tran_date}/{id}")
 }
 
 /// A card backing a payRequest customer (seed: 카드타입코드 1 credit, 2 check).
@@ -244,8 +245,7 @@ fn pr(name: &str, ci: &str, acct: &str, balance: u64, card: Option<CardConfig>) 
 
 /// The default customers (see the module doc). Erin's billing day is "tomorrow's day of
 /// month", so it is never today unless an accounts file says otherwise.
-pub(crate) fn seed_customers() -> Vec<CustomerConfig> {
-    let today = kst_now().date_naive();
+pub(crate) fn seed_customers(today: NaiveDate) -> Vec<CustomerConfig> {
     let not_today = today.succ_opt().map(|d| d.day()).unwrap_or(1);
     let mut alice = ob("alice", ALICE_FIN, 5_000_000, "1002003000401");
     alice.emv_pan = Some(ALICE_PAN.into());
@@ -318,9 +318,12 @@ pub(crate) struct Transfer {
     pub state: TransferState,
 }
 
-/// What became of a payRequest (keyed by `X-Request-Id`).
+/// What became of a payRequest (keyed by business day and `X-Request-Id`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PayRecord {
+    /// The business day (`yyyyMMdd`, KST) it was received.
+    #[serde(default)]
+    pub date: String,
     pub approved: bool,
     pub code: String,
     pub message: String,
@@ -352,8 +355,10 @@ pub(crate) struct State {
     /// access token → institution code (`client_use_code`).
     #[serde(default)]
     pub tokens: BTreeMap<String, String>,
+    /// [`record_key`] (day + `bank_tran_id`) → the transfer.
     #[serde(default)]
     pub transfers: BTreeMap<String, Transfer>,
+    /// [`record_key`] (day + `X-Request-Id`) → the payRequest.
     #[serde(default)]
     pub pays: BTreeMap<String, PayRecord>,
     /// `customer|yyyyMMdd` → won withdrawn that KST day (for the daily limit).
@@ -361,6 +366,9 @@ pub(crate) struct State {
     pub daily_used: BTreeMap<String, u64>,
     #[serde(default)]
     pub ledger: Vec<LedgerEntry>,
+    /// The bank's clock at the request being handled (set by `App::lock`), not persisted.
+    #[serde(skip)]
+    pub now: DateTime<FixedOffset>,
 }
 
 impl State {
@@ -374,8 +382,39 @@ impl State {
 
     pub(crate) fn record(&mut self, mut e: LedgerEntry) {
         e.seq = self.ledger.last().map(|l| l.seq + 1).unwrap_or(1);
-        e.at = kst_now().to_rfc3339();
+        e.at = self.now.to_rfc3339();
         self.ledger.push(e);
+    }
+
+    /// Today's business day at the bank (`yyyyMMdd`, KST).
+    pub(crate) fn today(&self) -> String {
+        self.now.format("%Y%m%d").to_string()
+    }
+
+    /// A version-1 snapshot keyed records by id alone; each moves to its day: a transfer's
+    /// own `bank_tran_date`, a payRequest's the day of its last ledger line.
+    fn upgrade(&mut self) {
+        if self.version >= 2 {
+            return;
+        }
+        let transfers = std::mem::take(&mut self.transfers);
+        for (id, t) in transfers {
+            self.transfers.insert(record_key(&t.bank_tran_date, &id), t);
+        }
+        let pays = std::mem::take(&mut self.pays);
+        for (id, mut p) in pays {
+            if p.date.is_empty() {
+                p.date = self
+                    .ledger
+                    .iter()
+                    .rfind(|e| e.bank_tran_id == id)
+                    .and_then(|e| DateTime::parse_from_rfc3339(&e.at).ok())
+                    .map(|at| at.format("%Y%m%d").to_string())
+                    .unwrap_or_default();
+            }
+            self.pays.insert(record_key(&p.date, &id), p);
+        }
+        self.version = SNAPSHOT_VERSION;
     }
 
     pub(crate) fn customer_idx(&self, pred: impl Fn(&CustomerConfig) -> bool) -> Option<usize> {
@@ -392,8 +431,11 @@ pub(crate) fn snapshot_path(dir: &Path) -> PathBuf {
 pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<State>, SandboxError> {
     let path = snapshot_path(dir);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
+        Ok(bytes) => serde_json::from_slice::<State>(&bytes)
+            .map(|mut st| {
+                st.upgrade();
+                Some(st)
+            })
             .map_err(|e| SandboxError::Snapshot(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(SandboxError::Snapshot(format!("{}: {e}", path.display()))),

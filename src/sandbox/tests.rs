@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::state::{ALICE_FIN, BOB_FIN, CAROL_FIN, DAVE_FIN};
 use super::*;
+use crate::clock::ManualClock;
 use crate::protocol::openbanking::{
     BalanceResponse, TokenResponse, TransferResultResponse, WithdrawRequest, WithdrawResponse,
     BALANCE_PATH, RESULT_PATH, TOKEN_PATH, WITHDRAW_PATH,
@@ -16,11 +17,19 @@ use crate::protocol::payrequest::{PayRequest, PayStatus, PAY_PATH, REQUEST_ID_HE
 
 const EMVCO_SAMPLE: &str = "hQVDUFYwMWETTwegAAAAVVVVUAhQcm9kdWN0MWETTwegAAAAZmZmUAhQcm9kdWN0MmJJWggSNFZ4kBI0WF8gDkNBUkRIT0xERVIvRU1WXy0IcnVlc2RlZW5kIZ8QBwYBCgMAAACfJghYT9OF+iNLzJ82AgABnzcEbVjvEw==";
 
+/// The bank's clock in these tests: the day the requests below are dated (`tran_dtime`
+/// 20260101120000), whatever day the tests run.
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::at("2026-01-01 12:00:00").expect("time"))
+}
+
 fn cfg(data_dir: Option<&Path>, accounts: Option<&Path>) -> SandboxConfig {
     SandboxConfig {
+        clock: clock(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data_dir.map(Path::to_path_buf),
         accounts_file: accounts.map(Path::to_path_buf),
+        ..SandboxConfig::new("127.0.0.1:0".parse().expect("addr"))
     }
 }
 
@@ -101,20 +110,35 @@ impl T {
         (s, r.json().await.expect("withdraw json"))
     }
 
+    /// `transfer/result` for `ids`, each with the day and amount it was sent with (the amount
+    /// of its last ledger line; 1 for an id the bank never saw).
     async fn result(&self, ids: &[&str]) -> TransferResultResponse {
-        let list: Vec<Value> = ids
+        let ledger = self.ledger().await;
+        let amount = |id: &str| {
+            ledger
+                .iter()
+                .rfind(|e| e.bank_tran_id == id)
+                .map_or(1, |e| e.amount)
+        };
+        let asked: Vec<(&str, &str, u64)> = ids.iter().map(|id| (*id, "20260101", amount(id))).collect();
+        self.result_of(&asked).await
+    }
+
+    /// `transfer/result` for `(id, org_bank_tran_date, org_tran_amt)` items.
+    async fn result_of(&self, items: &[(&str, &str, u64)]) -> TransferResultResponse {
+        let list: Vec<Value> = items
             .iter()
             .enumerate()
-            .map(|(i, id)| {
+            .map(|(i, (id, date, amount))| {
                 json!({"tran_no": (i + 1).to_string(), "org_bank_tran_id": id,
-                       "org_bank_tran_date": "20260101", "org_tran_amt": "1"})
+                       "org_bank_tran_date": date, "org_tran_amt": amount.to_string()})
             })
             .collect();
         self.http
             .post(self.url(RESULT_PATH))
             .bearer_auth(&self.token)
             .json(&json!({"check_type":"1","tran_dtime":"20260101120000",
-                          "req_cnt": ids.len().to_string(), "req_list": list}))
+                          "req_cnt": items.len().to_string(), "req_list": list}))
             .send()
             .await
             .expect("result")
@@ -649,7 +673,9 @@ async fn payrequest_rules() {
 #[tokio::test]
 async fn credit_card_billing_day_checks_linked_balance() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let day = state::kst_now().format("%-d").to_string();
+    // The bank's clock is fixed, so "today is the billing day" holds at any real time.
+    let clock = Arc::new(ManualClock::at("2026-11-21 12:00:00").expect("time"));
+    let day = 21;
     let toml = format!(
         "[[customers]]\nname = \"ivan\"\nbalance = 1000\nidentity_number = \"CI1\"\n\
          org_code = \"ORG\"\naccount_number = \"ACC1\"\n[customers.card]\nnumber = \"C1\"\n\
@@ -657,7 +683,11 @@ async fn credit_card_billing_day_checks_linked_balance() {
     );
     let path = dir.path().join("accounts.toml");
     std::fs::write(&path, toml).expect("write");
-    let t = T::with(cfg(None, Some(&path))).await;
+    let t = T::with(SandboxConfig {
+        clock,
+        ..cfg(None, Some(&path))
+    })
+    .await;
     let mut req = pr("CI1", "ACC1", 5_000);
     req.org_code = "ORG".into();
     let (s, v) = t.pay(Some("B1"), &req).await;

@@ -7,4 +7,4 @@ mod export;
 mod journal;
 
 pub use export::{DayExport, ExportRow, Totals};
-pub use journal::{Journal, NonceUse, StoreError};
+pub use journal::{DamagedRecord, IdNumber, Journal, NonceUse, StoreError};

@@ -148,8 +148,10 @@ impl Terminal {
         std::fs::write(
             &config,
             format!(
-                "[terminal]\njournal_dir = {journal:?}\n\n[backend]\nurl = {backend_url:?}\nprotocol = {protocol:?}\n\
-                 timeout_ms = 1500\nconnect_timeout_ms = 500\nquery_attempts = 5\nquery_backoff_ms = 100\n\n\
+                "[terminal]\ninstitution_code = \"T991000001\"\nterminal_prefix = \"T1\"\njournal_dir = {journal:?}\n\n\
+                 [backend]\nurl = {backend_url:?}\nprotocol = {protocol:?}\n\
+                 timeout_ms = 1500\nconnect_timeout_ms = 500\nquery_attempts = 5\nquery_backoff_ms = 100\n\
+                 recheck_after_ms = 0\n\n\
                  [scan]\ntrust_sandbox_key = true\n{extra}"
             ),
         )
