@@ -9,8 +9,10 @@ deps:
 run: deps
 	cargo run --quiet -- demo
 
+# Every suite, then every suite again with the clock starting 5 s before a KST midnight.
 test: deps
 	cargo test
+	bash scripts/test-midnight.sh
 
 # The scanner against zxing-cpp and zbar on the sample photos (release build).
 bench:

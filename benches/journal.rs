@@ -10,7 +10,7 @@ use std::io::Write;
 
 fn one_sale(j: &Journal, n: u64) {
     let mut sale = j
-        .create_sale("T991000001", "T1", "20261121", |id, btid| {
+        .create_sale("T991000001", "T1", "20261121", 0, |id, btid| {
             Sale::new(
                 id,
                 btid,
@@ -36,9 +36,12 @@ fn one_sale(j: &Journal, n: u64) {
 }
 
 fn journal(c: &mut Criterion) {
-    let dir =
-        tempfile::tempdir_in(std::env::var_os("QRPOS_BENCH_DIR").unwrap_or_else(|| ".".into()))
-            .expect("tempdir");
+    // On the project's own disk (target/tmp), not /tmp, which may be a tmpfs where fsync
+    // costs nothing; QRPOS_BENCH_DIR measures another disk (say, the Pi's SD card).
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("QRPOS_BENCH_DIR").unwrap_or_else(|| env!("CARGO_TARGET_TMPDIR").into()),
+    )
+    .expect("tempdir");
     let mut group = c.benchmark_group("journal per sale");
     group.sample_size(30);
 

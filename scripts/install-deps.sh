@@ -4,8 +4,9 @@
 #   pkg-config, libfontconfig-dev : the Slint UI (font discovery)
 #   libclang-dev                  : the nokhwa camera crate (bindgen for V4L2)
 #   gcc, libc6-dev                : crates that compile C
+#   faketime                      : the tests that run the terminal on other dates
 set -euo pipefail
-packages=(pkg-config libfontconfig-dev libclang-dev gcc libc6-dev)
+packages=(pkg-config libfontconfig-dev libclang-dev gcc libc6-dev faketime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

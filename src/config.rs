@@ -532,7 +532,10 @@ mod tests {
         assert!(err.contains("different on every terminal"), "{err}");
         let c = load_str(url).unwrap();
         assert_eq!(
-            (c.terminal.institution_code.as_str(), c.terminal.terminal_prefix.as_str()),
+            (
+                c.terminal.institution_code.as_str(),
+                c.terminal.terminal_prefix.as_str()
+            ),
             ("M202600001", "A1")
         );
         // Only the built-in demo config has them by default.

@@ -399,7 +399,11 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
 /// After the sale (never before: the customer must not wait behind yesterday's backlog),
 /// settles what earlier runs left open and forwards the offline queue, within a bound. A
 /// sale that just went to the queue means the backend is unreachable: nothing to try now.
-async fn settle_backlog(terminal: &qrpos::terminal::Terminal, config: &Config, after: Option<Status>) {
+async fn settle_backlog(
+    terminal: &qrpos::terminal::Terminal,
+    config: &Config,
+    after: Option<Status>,
+) {
     if after == Some(Status::Queued) {
         return;
     }
@@ -597,12 +601,7 @@ async fn journal_list(common: &Common, date: Option<&str>) -> ExitCode {
         Some(d) => journal.sales_on(&d.replace('-', "")),
         None => {
             use qrpos::clock::Clock;
-            journal.sales_on(
-                &qrpos::clock::SystemClock
-                    .now()
-                    .format("%Y%m%d")
-                    .to_string(),
-            )
+            journal.sales_on(&qrpos::clock::SystemClock.now().format("%Y%m%d").to_string())
         }
     };
     match sales {
@@ -655,9 +654,9 @@ async fn queue(what: QueueCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        QueueCommand::List { .. } => match waiting_and_attention(t).and_then(|sales| {
-            t.journal().damaged().map(|damaged| (sales, damaged))
-        }) {
+        QueueCommand::List { .. } => match waiting_and_attention(t)
+            .and_then(|sales| t.journal().damaged().map(|damaged| (sales, damaged)))
+        {
             Ok((sales, damaged)) => {
                 for s in &sales {
                     print_sale(s, common.json);
@@ -751,7 +750,8 @@ fn queue_status(
         "online": online,
         "queued_count": queued.len(),
         "queued_amount": queued.iter().map(|s| s.amount.0).sum::<u64>(),
-        "oldest_age_s": queued.iter().map(|s| s.created_at_ms).min().map(|c| (now_ms - c) / 1000),
+        // A wall clock set back must not make an age negative.
+        "oldest_age_s": queued.iter().map(|s| s.created_at_ms).min().map(|c| (now_ms - c).max(0) / 1000),
         "unknown_count": open.iter().filter(|s| matches!(s.status, Status::Submitted | Status::Unknown)).count(),
         "attention_count": attention,
     }))

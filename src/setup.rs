@@ -3,10 +3,10 @@
 //! sandbox backend inside this process, keeping its state beside the journal.
 
 use crate::backend::{self, BackendSettings, Secret};
+use crate::clock::SystemClock;
 use crate::config::{Config, EMBEDDED};
 use crate::scan::TrustedKeys;
 use crate::store::Journal;
-use crate::clock::SystemClock;
 use crate::terminal::{SalePolicy, Terminal};
 use std::sync::Arc;
 use std::time::Duration;

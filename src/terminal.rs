@@ -693,3 +693,6 @@ impl Terminal {
         Ok(())
     }
 }
+
+#[cfg(all(test, feature = "sandbox"))]
+mod tests;

@@ -63,16 +63,11 @@ struct Backend {
     http: reqwest::blocking::Client,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
 impl Backend {
     fn start(data: PathBuf) -> Backend {
         // Another process may grab the port between our probe and the sandbox's bind: retry.
         for _ in 0..5 {
-            let port = free_port();
+            let port = common::free_port();
             let mut b = Backend {
                 port,
                 data: data.clone(),

@@ -23,6 +23,7 @@ fn one_time_codes_queue_offline_and_are_forwarded_with_their_original_ids() {
     let t = Terminal::new(&url);
 
     // Backend down: a one-time code within the caps is accepted offline…
+    let paying = std::time::Instant::now();
     let (code, first) = t.pay(3000, &t.code("alice", &[]));
     assert_eq!(code, 3, "{first}");
     assert_eq!(first["status"], "queued");
@@ -46,13 +47,14 @@ fn one_time_codes_queue_offline_and_are_forwarded_with_their_original_ids() {
     assert_eq!(s["online"], false);
     assert_eq!(s["queued_count"], 2);
     assert_eq!(s["queued_amount"], 7000);
-    assert!(s["oldest_age_s"].as_i64().unwrap() >= 0);
+    // The oldest is the first sale, made since `paying` (whole seconds, rounded down).
+    let oldest = s["oldest_age_s"]
+        .as_u64()
+        .expect("a queued sale has an age");
+    assert!(oldest <= paying.elapsed().as_secs(), "{s}");
 
-    // Backend back on the same port: forwarding sends both, in order, under their own ids.
-    let sb = Sandbox::start_on(
-        &format!("127.0.0.1:{port}"),
-        &["--data", data.path().to_str().unwrap()],
-    );
+    // Backend back: forwarding sends both, in order, under their own ids.
+    let sb = t.backend_returns(&["--data", data.path().to_str().unwrap()]);
     let (code, forwarded) = t.run_json(&["queue", "forward"]);
     assert_eq!(code, 0);
     assert_eq!(forwarded.len(), 2, "{forwarded:?}");
@@ -102,7 +104,7 @@ fn one_time_codes_queue_offline_and_are_forwarded_with_their_original_ids() {
 #[test]
 fn the_queue_count_and_total_caps_hold() {
     let t = Terminal::with(
-        &format!("http://127.0.0.1:{}", free_port()),
+        common::UNREACHABLE,
         "openbanking",
         "[offline]\nmax_count = 2\nmax_total = 5000\nmax_sale = 5000\n",
     );
@@ -134,7 +136,7 @@ fn a_decline_after_forwarding_goes_on_the_attention_list() {
     let t = Terminal::new(&format!("http://127.0.0.1:{port}"));
     let (code, queued) = t.pay(20_000, &t.code("bob", &[])); // bob has ₩10,000
     assert_eq!(code, 3, "{queued}");
-    let sb = Sandbox::start_on(&format!("127.0.0.1:{port}"), &[]);
+    let sb = t.backend_returns(&[]);
     let (_, forwarded) = t.run_json(&["queue", "forward"]);
     assert_eq!(forwarded[0]["status"], "declined");
     assert!(forwarded[0]["attention"]

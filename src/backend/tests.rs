@@ -454,7 +454,10 @@ async fn ob_concurrent_calls_share_one_token_fetch() {
     .await;
     let gw = ob(&server.url);
     let (w1, w2) = (fintech(), fintech());
-    let (a, b) = tokio::join!(gw.withdraw(&w1), gw.query(&w2, "20261121", "20261121150000"));
+    let (a, b) = tokio::join!(
+        gw.withdraw(&w1),
+        gw.query(&w2, "20261121", "20261121150000")
+    );
     assert!(matches!(a, Answer::Reply { .. }), "{a:?}");
     assert!(matches!(b, Answer::Reply { .. }), "{b:?}");
     let reqs = server.requests();
@@ -562,7 +565,9 @@ async fn ob_query_renews_a_rejected_token_too() {
         json(200, json!({"rsp_code": "A0000", "res_list": []})),
     ])
     .await;
-    let answer = ob(&server.url).query(&fintech(), "20261121", "20261121150000").await;
+    let answer = ob(&server.url)
+        .query(&fintech(), "20261121", "20261121150000")
+        .await;
     assert!(matches!(&answer, Answer::Reply { code, .. } if code == "A0000"));
     assert_eq!(server.requests().len(), 4);
 }
@@ -705,10 +710,7 @@ async fn pr_query_reports_the_status() {
     let r = &server.requests()[0];
     assert_eq!(
         (r.method.as_str(), r.path.as_str()),
-        (
-            "GET",
-            "/api/payRequest/M202300440U000000042?date=20261121"
-        )
+        ("GET", "/api/payRequest/M202300440U000000042?date=20261121")
     );
 }
 
@@ -764,10 +766,13 @@ async fn ob_query_reports_an_item_for_another_day_amount_or_payer_as_a_mismatch(
             other => panic!("{other:?}"),
         }
     }
-    assert!(matches!(
-        gw.query(&fintech(), "20261121", "20261121150000").await,
-        Answer::Reply { code, bank_code, .. } if code == "A0000" && bank_code == "000"
-    ), "the item that matches in full settles");
+    assert!(
+        matches!(
+            gw.query(&fintech(), "20261121", "20261121150000").await,
+            Answer::Reply { code, bank_code, .. } if code == "A0000" && bank_code == "000"
+        ),
+        "the item that matches in full settles"
+    );
 }
 
 #[tokio::test]

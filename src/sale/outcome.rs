@@ -712,8 +712,12 @@ mod tests {
     fn no_such_transfer_is_believed_only_on_a_second_look_after_the_grace_period() {
         let s = std::time::Duration::from_secs;
         let grace = s(10);
-        let declined = |o: Outcome| matches!(o, Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED");
-        assert!(is_unknown(&not_found_outcome(s(1), None, grace)), "in flight");
+        let declined =
+            |o: Outcome| matches!(o, Outcome::Declined { ref code, .. } if code == "NOT_RECEIVED");
+        assert!(
+            is_unknown(&not_found_outcome(s(1), None, grace)),
+            "in flight"
+        );
         assert!(
             is_unknown(&not_found_outcome(s(3600), None, grace)),
             "a first 'not found', however late, is looked at again"

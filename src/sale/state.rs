@@ -331,7 +331,11 @@ mod tests {
     fn the_query_date_is_the_replys_else_the_requests_and_its_neighbour_near_midnight() {
         let window = std::time::Duration::from_secs(300);
         let mut s = sale();
-        assert_eq!(s.query_dates(window), ["20261121"], "never sent: its own day");
+        assert_eq!(
+            s.query_dates(window),
+            ["20261121"],
+            "never sent: its own day"
+        );
         s.tran_dtime = Some("20261121235959".into());
         assert_eq!(s.query_dates(window), ["20261121", "20261122"]);
         s.tran_dtime = Some("20261122000010".into());

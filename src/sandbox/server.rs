@@ -23,11 +23,11 @@ use tokio::task::JoinSet;
 
 use super::faults::{FaultKind, FaultOn, FaultSpec, KillSwitch};
 use super::state::{save_snapshot, CustomerConfig, State};
-use crate::clock::Clock;
-use chrono::{DateTime, FixedOffset};
 use super::{control, openbanking, payrequest};
+use crate::clock::Clock;
 use crate::protocol::openbanking::{BALANCE_PATH, RESULT_PATH, TOKEN_PATH, WITHDRAW_PATH};
 use crate::protocol::payrequest::PAY_PATH;
+use chrono::{DateTime, FixedOffset};
 
 /// Everything the handlers share.
 pub(crate) struct App {

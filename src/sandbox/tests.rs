@@ -29,7 +29,6 @@ fn cfg(data_dir: Option<&Path>, accounts: Option<&Path>) -> SandboxConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data_dir.map(Path::to_path_buf),
         accounts_file: accounts.map(Path::to_path_buf),
-        ..SandboxConfig::new("127.0.0.1:0".parse().expect("addr"))
     }
 }
 
@@ -120,7 +119,8 @@ impl T {
                 .rfind(|e| e.bank_tran_id == id)
                 .map_or(1, |e| e.amount)
         };
-        let asked: Vec<(&str, &str, u64)> = ids.iter().map(|id| (*id, "20260101", amount(id))).collect();
+        let asked: Vec<(&str, &str, u64)> =
+            ids.iter().map(|id| (*id, "20260101", amount(id))).collect();
         self.result_of(&asked).await
     }
 

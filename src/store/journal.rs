@@ -351,14 +351,13 @@ impl Journal {
             "raw": String::from_utf8_lossy(bytes),
         });
         let kept = serde_json::to_vec(&kept).unwrap_or_default();
-        let result = (&self.sales, &self.open, &self.damaged).transaction(
-            |(sales, open, damaged)| {
+        let result =
+            (&self.sales, &self.open, &self.damaged).transaction(|(sales, open, damaged)| {
                 damaged.insert(key, kept.as_slice())?;
                 sales.remove(key)?;
                 open.remove(key)?;
                 Ok(())
-            },
-        );
+            });
         unwrap_tx(result)?;
         self.durable()?;
         Ok(None)
@@ -385,7 +384,7 @@ fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreEr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sale::{Protocol, Status, Won};
 
@@ -404,6 +403,21 @@ mod tests {
                 Protocol::Openbanking,
                 1,
             )
+        }
+    }
+
+    /// Opens a journal this test process just closed. sled's flusher thread may still hold
+    /// the lock for a moment after the drop (longer under faketime, whose clock stretches
+    /// sled's timed waits), so a `Locked` is waited out, for a few seconds at most.
+    pub(crate) fn reopen(dir: &Path) -> Journal {
+        let started = std::time::Instant::now();
+        loop {
+            match Journal::open(dir) {
+                Err(StoreError::Locked(_)) if started.elapsed().as_secs() < 10 => {
+                    std::thread::yield_now()
+                }
+                other => return other.unwrap(),
+            }
         }
     }
 
@@ -450,15 +464,21 @@ mod tests {
             // The clock is set back two days: ids go on from the last one.
             ids.push(new_sale(&j, "20261120", T0 - 48 * HOUR).bank_tran_id);
         }
-        let j = Journal::open(dir.path()).unwrap();
+        let j = reopen(dir.path());
         let after_restart = new_sale(&j, "20261120", T0 - 48 * HOUR);
         ids.push(after_restart.bank_tran_id.clone());
         for id in &ids {
             assert_eq!(id.len(), 20, "{id}");
             assert!(id.starts_with("T991000001UT1"), "{id}");
-            assert!(id.as_bytes()[13].is_ascii_uppercase(), "{id}: a letter after the prefix");
+            assert!(
+                id.as_bytes()[13].is_ascii_uppercase(),
+                "{id}: a letter after the prefix"
+            );
         }
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing: {ids:?}"
+        );
         assert_eq!(after_restart.id, format!("20261120-{}", &ids[4][11..]));
         assert_eq!(j.sales_on("20261121").unwrap().len(), 2);
         assert_eq!(j.open_sales().unwrap().len(), 5);
@@ -476,7 +496,7 @@ mod tests {
         copy_dir(dir.path(), backup.path());
         {
             // A busy afternoon after the backup, faster than one sale a second.
-            let j = Journal::open(dir.path()).unwrap();
+            let j = reopen(dir.path());
             for k in 0..50 {
                 issued.push(new_sale(&j, "20261121", T0 + k * 100).bank_tran_id);
             }
@@ -484,7 +504,10 @@ mod tests {
         // Restored from the backup, the next morning.
         let restored = Journal::open(backup.path()).unwrap();
         let next = new_sale(&restored, "20261122", T0 + 20 * HOUR).bank_tran_id;
-        assert!(issued.iter().all(|old| *old < next), "{next} repeats or precedes one of {issued:?}");
+        assert!(
+            issued.iter().all(|old| *old < next),
+            "{next} repeats or precedes one of {issued:?}"
+        );
         // Wiped: an empty journal, a minute later.
         let wiped = tempfile::tempdir().unwrap();
         let j = Journal::open(wiped.path()).unwrap();
@@ -531,8 +554,17 @@ mod tests {
         let new = new_sale(&j, "20261121", T0);
         assert_ne!(new.bank_tran_id, "T991000001UT10000002");
         assert!(new.bank_tran_id.as_bytes()[13].is_ascii_uppercase());
-        let ids: Vec<String> = j.sales_on("20261121").unwrap().into_iter().map(|s| s.id).collect();
-        assert_eq!(ids, ["20261121-T10000001".to_string(), new.id], "oldest first");
+        let ids: Vec<String> = j
+            .sales_on("20261121")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["20261121-T10000001".to_string(), new.id],
+            "oldest first"
+        );
     }
 
     #[test]
@@ -540,7 +572,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
         let good = new_sale(&j, "20261121", T0);
-        j.sales.insert("20261121-T1AAAAAAA", &b"{\"id\": tru"[..]).unwrap();
+        j.sales
+            .insert("20261121-T1AAAAAAA", &b"{\"id\": tru"[..])
+            .unwrap();
         j.open.insert("20261121-T1AAAAAAA", &[]).unwrap();
         let open = j.open_sales().unwrap();
         assert_eq!(open, vec![good.clone()]);
@@ -550,7 +584,7 @@ mod tests {
         assert!(damaged[0].detail.contains("EOF"), "{}", damaged[0].detail);
         assert_eq!(j.all_sales().unwrap(), vec![good]);
         drop(j);
-        let j = Journal::open(dir.path()).unwrap();
+        let j = reopen(dir.path());
         assert_eq!(j.damaged().unwrap().len(), 1, "set aside durably");
         assert!(new_sale(&j, "20261121", T0).bank_tran_id.len() == 20);
     }

@@ -4,7 +4,7 @@
 //! [`Journal::durable`] and `ARCHITECTURE.md` § Durability).
 
 mod export;
-mod journal;
+pub(crate) mod journal;
 
 pub use export::{DayExport, ExportRow, Totals};
 pub use journal::{DamagedRecord, IdNumber, Journal, NonceUse, StoreError};

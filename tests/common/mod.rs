@@ -36,28 +36,50 @@ impl Sandbox {
         Self::start_on("127.0.0.1:0", extra)
     }
 
-    /// A sandbox on a given address, e.g. to bring a "down" backend back on its old port.
+    /// A sandbox on a given address, e.g. to bring a "down" backend back on its old port;
+    /// tried a few times, in case the port is held for a moment by someone else.
     pub fn start_on(listen: &str, extra: &[&str]) -> Sandbox {
-        let mut child = Command::new(BIN)
-            .args(["sandbox", "--listen", listen])
-            .args(extra)
+        (0..5)
+            .find_map(|_| Self::try_start_on(listen, extra))
+            .unwrap_or_else(|| panic!("no sandbox could listen on {listen}"))
+    }
+
+    /// A sandbox on `listen`, or `None` if it exited first (the address was taken).
+    pub fn try_start_on(listen: &str, extra: &[&str]) -> Option<Sandbox> {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sandbox", "--listen", listen]).args(extra);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `qrpos sandbox …` command line, perhaps behind `faketime`) and waits
+    /// for it to listen; `None` if it exited first.
+    pub fn spawn(mut cmd: Command) -> Option<Sandbox> {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn sandbox");
         let rx = stdout_lines(&mut child);
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("sandbox printed nothing within 20 s");
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                return None;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("sandbox printed nothing within 20 s")
+            }
+        };
         let url = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Sandbox {
+        Some(Sandbox {
             child,
             url,
             http: reqwest::blocking::Client::new(),
-        }
+        })
     }
 
     /// Every withdrawal/payRequest the sandbox received.
@@ -159,6 +181,42 @@ impl Terminal {
         Terminal { dir, config }
     }
 
+    /// The backend comes back: a sandbox on the port of the config's URL (see
+    /// [`free_port`]); should another process have taken that port meanwhile, on a new free
+    /// port, with the config following it.
+    pub fn backend_returns(&self, extra: &[&str]) -> Sandbox {
+        for _ in 0..5 {
+            let text = std::fs::read_to_string(&self.config).unwrap();
+            let url = text
+                .lines()
+                .find_map(|l| l.strip_prefix("url = "))
+                .map(|u| u.trim_matches('"').to_string())
+                .expect("a url in the config");
+            let addr = url.trim_start_matches("http://").to_string();
+            if let Some(sb) = Sandbox::try_start_on(&addr, extra) {
+                return sb;
+            }
+            self.point_at(&format!("http://127.0.0.1:{}", free_port()));
+        }
+        panic!("no free port for the sandbox")
+    }
+
+    /// Points the config at another backend URL (the journal stays).
+    pub fn point_at(&self, url: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("url = ") {
+                    format!("url = {url:?}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, text.join("\n") + "\n").unwrap();
+    }
+
     pub fn journal_dir(&self) -> PathBuf {
         self.dir.path().join("journal")
     }
@@ -253,13 +311,47 @@ impl Terminal {
     }
 }
 
-/// A loopback port nobody listens on (bound, then released).
+/// A URL where nothing can ever listen (port 0): connecting is refused at once, so the
+/// backend is down for good, with no port another process could take.
+pub const UNREACHABLE: &str = "http://127.0.0.1:0";
+
+/// A loopback port nobody listens on now (bound, then released), for a backend that is down
+/// and comes back. Another process may take the port in between:
+/// [`Terminal::backend_returns`] then moves to another.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `qrpos <args>` whose wall clock starts at `utc` (`yyyy-MM-dd HH:mm:ss`, UTC) and runs on,
+/// through Debian's libfaketime (`scripts/install-deps.sh` installs it). Preloaded into
+/// `qrpos` itself rather than through the `faketime` wrapper, so the child a test kills is
+/// the process it started. The monotonic clock stays real, as on a device whose wall clock
+/// is set.
+pub fn at_time(utc: &str, args: &[&str]) -> Command {
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect(
+            "this test needs Debian's libfaketime: run scripts/install-deps.sh (make test does)",
+        );
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", format!("@{utc}"))
+        .env("TZ", "UTC")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        // Under `scripts/test-midnight.sh` the suite itself runs faked: this clock is its own.
+        .env_remove("FAKETIME_SHARED")
+        .env_remove("FAKETIME_DONT_RESET")
+        .env("QRPOS_LOG", "warn");
+    c
 }
 
 /// A child's stdout as a channel of lines, drained on a thread so the child never blocks on a
