@@ -473,6 +473,7 @@ fn finish(
 
 /// A failure once the charge had begun (the journal, most likely): the withdrawal may have
 /// left, so the cashier must not charge again; the resolver settles the sale by query.
+/// Exits 3 (unknown), never 2.
 fn unknown_after_failure(
     sale_id: &str,
     bank_tran_id: &str,
@@ -480,24 +481,36 @@ fn unknown_after_failure(
     error: &qrpos::terminal::TerminalError,
     json: bool,
 ) -> ExitCode {
+    let (stdout, message) = unknown_report(sale_id, bank_tran_id, amount, &error.to_string(), json);
+    println!("{stdout}");
+    eprintln!("qrpos: {message}");
+    ExitCode::from(EXIT_UNKNOWN)
+}
+
+/// What [`unknown_after_failure`] prints on stdout, and its message.
+fn unknown_report(
+    sale_id: &str,
+    bank_tran_id: &str,
+    amount: Won,
+    error: &str,
+    json: bool,
+) -> (String, String) {
     let message = format!(
         "outcome unknown — do not charge again: {error}; the terminal confirms it with the backend (`qrpos resolve`)"
     );
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "status": "unknown", "state": "unknown", "sale_id": sale_id,
-                "bank_tran_id": bank_tran_id, "amount": amount.0, "code": "TERMINAL_ERROR",
-                "message": message,
-            })
-        );
+    let stdout = if json {
+        serde_json::json!({
+            "status": "unknown", "state": "unknown", "sale_id": sale_id,
+            "bank_tran_id": bank_tran_id, "amount": amount.0, "code": "TERMINAL_ERROR",
+            "message": message,
+        })
+        .to_string()
     } else {
-        println!("UNKNOWN — confirming  {amount}  (sale {sale_id}, bank_tran_id {bank_tran_id})");
-        println!("  {message}");
-    }
-    eprintln!("qrpos: {message}");
-    ExitCode::from(EXIT_UNKNOWN)
+        format!(
+            "UNKNOWN — confirming  {amount}  (sale {sale_id}, bank_tran_id {bank_tran_id})\n  {message}"
+        )
+    };
+    (stdout, message)
 }
 
 async fn demo(common: &Common, amount: u64) -> ExitCode {
@@ -810,6 +823,16 @@ fn journal_export(common: &Common, date: &str, format: ExportFormat) -> ExitCode
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    // Unreadable records are not in the totals: say so, loudly, rather than balance wrong.
+    let day_prefix = format!("{}-", day.format("%Y%m%d"));
+    for d in journal.damaged().unwrap_or_default() {
+        if d.sale_id.starts_with(&day_prefix) {
+            eprintln!(
+                "qrpos: WARNING: sale {} of this day cannot be read ({}) and is not in this export",
+                d.sale_id, d.detail
+            );
+        }
+    }
     let export = qrpos::store::DayExport::new(date, &sales);
     let result = match format {
         ExportFormat::Json => serde_json::to_string_pretty(&export)
@@ -921,4 +944,30 @@ fn qr_issue(
 #[cfg(not(feature = "sandbox"))]
 fn qr_issue(_: &str, _: Option<&std::path::Path>, _: bool, _: i64, _: Option<i64>) -> ExitCode {
     fail("`qr issue` signs with the sandbox's development key: build with the `sandbox` feature")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_after_the_charge_began_is_unknown_not_an_error() {
+        let (out, message) = unknown_report(
+            "20261122-T1A0000AB",
+            "T991000001UT1A0000AB",
+            Won(4500),
+            "journal I/O error: disk full",
+            true,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["status"], "unknown");
+        assert_eq!(v["bank_tran_id"], "T991000001UT1A0000AB");
+        assert!(message.starts_with("outcome unknown — do not charge again: journal I/O error"));
+        assert_eq!(v["message"], message.as_str());
+        let (text, _) = unknown_report("s", "b", Won(4500), "x", false);
+        assert!(text.starts_with("UNKNOWN — confirming  ₩4,500"), "{text}");
+        assert_eq!(EXIT_UNKNOWN, 3);
+        assert_eq!(public_status(Status::Submitted), "unknown");
+        assert_eq!(exit_for(Status::Submitted), ExitCode::from(EXIT_UNKNOWN));
+    }
 }

@@ -212,6 +212,21 @@ fn usage_and_config_errors_exit_2_with_a_message() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("maximum"));
+    let out = common::qrpos(&[
+        "pay",
+        "--amount",
+        "99999999999999999999",
+        "--qr-image",
+        png.to_str().unwrap(),
+        "--config",
+        t.config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("99999999999999999999 is too large") && !said.contains("18,446"),
+        "said as typed, never saturated: {said}"
+    );
     let bad = t.dir.path().join("bad.toml");
     std::fs::write(
         &bad,
