@@ -46,8 +46,10 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
             continue;
         }
         // Nothing of a queued sale ever reached the backend, so this send is its first: it
-        // carries today's time, and the bank files it under today (the day to query).
+        // carries today's time, and the bank files it under today (the day to query). A
+        // "not found" of an earlier send (it came back to the queue) counts for nothing now.
         sale.tran_dtime = Some(tran_dtime(&t.clock().now()));
+        sale.not_found_at_ms = None;
         let Some(w) = t.withdrawal(&sale) else {
             report.sales.push(t.flag_incomplete(sale)?);
             continue;

@@ -147,9 +147,14 @@ impl Terminal {
             .insert((sale_id.to_string(), moment), now);
     }
 
-    /// The withdrawal of `sale_id` is leaving the device now.
+    /// The withdrawal of `sale_id` is leaving the device now. A "not found" of an earlier
+    /// send says nothing about this one.
     pub(crate) fn mark_sent(&self, sale_id: &str) {
         self.mark(sale_id, Moment::Sent);
+        self.moments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(sale_id.to_string(), Moment::NotFound));
     }
 
     /// How long ago `moment` happened to `sale`: on the monotonic clock if this process saw
