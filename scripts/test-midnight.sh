@@ -17,7 +17,7 @@ command -v faketime >/dev/null || { echo "test-midnight: needs faketime (scripts
 export TZ=UTC FAKETIME_DONT_RESET=1 FAKETIME_DONT_FAKE_MONOTONIC=1
 start="$(date -u +%F) 14:59:59"
 cargo test --no-run --quiet
-targets=(--lib)
+targets=(--lib --bins)
 for f in tests/*.rs; do targets+=("--test $(basename "$f" .rs)"); done
 for target in "${targets[@]}"; do
   echo "test-midnight: cargo test $target, the clock starting at $start UTC (23:59:59 KST)"

@@ -45,9 +45,28 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
             report.sales.push(sale);
             continue;
         }
-        // Nothing of a queued sale ever reached the backend, so this send is its first: it
-        // carries today's time, and the bank files it under today (the day to query). A
-        // "not found" of an earlier send (it came back to the queue) counts for nothing now.
+        // Back in the queue after a send judged never received: the bank may still have filed
+        // it, late, under that send's day, and a send on another day would be a new transfer.
+        // So it is looked for first, and sent again only if it is nowhere.
+        let sent_before = sale.history.iter().any(|h| h.to == Status::Forwarded);
+        if let (true, Some(earlier)) = (sent_before, t.withdrawal(&sale)) {
+            match t.query_outcome(&sale, &earlier).await {
+                Outcome::NotFound => {}
+                found @ (Outcome::Approved { .. } | Outcome::Declined { .. }) => {
+                    t.settle(&mut sale, found, "earlier send found before sending again")?;
+                    report.sales.push(sale);
+                    continue;
+                }
+                // Cannot tell now: keep it, and the order, for the next pass.
+                Outcome::Unknown { .. } | Outcome::NotSent { .. } => {
+                    report.offline = true;
+                    break;
+                }
+            }
+        }
+        // Nothing of this sale reached the backend (or it is nowhere there), so this send is
+        // its first: it carries today's time, and the bank files it under today (the day to
+        // query). A "not found" of an earlier send counts for nothing now.
         sale.tran_dtime = Some(tran_dtime(&t.clock().now()));
         sale.not_found_at_ms = None;
         let Some(w) = t.withdrawal(&sale) else {
@@ -74,13 +93,7 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
                 report.offline = true;
                 break;
             }
-            Outcome::Declined { ref message, .. } => {
-                sale.attention = Some(format!(
-                    "declined after forwarding ({message}): the customer was told it was accepted — collect {} another way",
-                    sale.amount
-                ));
-                t.settle(&mut sale, outcome, "forwarded")?;
-            }
+            // A decline lands on the attention list in `settle`, like any offline sale's.
             other => {
                 t.settle(&mut sale, other, "forwarded")?;
                 if sale.status == Status::Unknown {

@@ -444,6 +444,15 @@ async fn charge_image(
             Ok(payload) => {
                 let (id, btid) = (sale.id.clone(), sale.bank_tran_id.clone());
                 return match terminal.charge(sale, &payload).await {
+                    // Nothing left unless the journal says the sale was sent (or may have
+                    // been): when in doubt, unknown.
+                    Err(e)
+                        if terminal.journal().get(&id).is_ok_and(|s| {
+                            matches!(s.status, Status::Created | Status::Cancelled)
+                        }) =>
+                    {
+                        (fail(e), None)
+                    }
                     Err(e) => (unknown_after_failure(&id, &btid, amount, &e, json), None),
                     ok => finish(ok, json),
                 };

@@ -25,10 +25,6 @@ pub enum SetupError {
     NoSandbox,
 }
 
-/// Within this of a midnight, a query without a reply date asks the neighbouring business day
-/// too: the request's timeout plus minutes of clock difference between terminal and bank.
-const MIDNIGHT_WINDOW: Duration = Duration::from_secs(10 * 60);
-
 /// A terminal plus whatever must stay alive with it (the embedded sandbox).
 pub struct Running {
     pub terminal: Terminal,
@@ -118,7 +114,6 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         offline: config.offline_policy(),
         recheck_after: Duration::from_millis(b.recheck_after_ms),
         unknown_attention_after: Duration::from_secs(b.unknown_attention_after_s),
-        midnight_window: MIDNIGHT_WINDOW,
     };
     let terminal = Terminal::new(
         journal,

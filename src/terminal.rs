@@ -33,9 +33,6 @@ pub struct SalePolicy {
     pub recheck_after: Duration,
     /// A sale still unknown this long after it was sent goes on the attention list.
     pub unknown_attention_after: Duration,
-    /// Within this of a midnight, a query without a reply date asks the next (or previous)
-    /// business day too.
-    pub midnight_window: Duration,
 }
 
 /// The start of the attention note for a sale that stays unknown too long; it is cleared
@@ -61,7 +58,14 @@ pub enum TerminalError {
     Amount(#[from] sale::AmountError),
     #[error(transparent)]
     Lifecycle(#[from] sale::IllegalTransition),
+    #[error("the terminal's clock says {0}, which cannot be right: set the date and time before selling")]
+    ClockWrong(String),
 }
+
+/// Before this (2026-01-01 KST) a wall clock is certainly wrong: a Pi without a real-time
+/// clock boots at 1970 until it finds a time server. Its dates would file sales under the
+/// wrong day, so no sale opens.
+const EARLIEST_PLAUSIBLE_MS: i64 = 1_767_193_200_000;
 
 /// Why a scanned code cannot pay, with a stable code for logs/JSON and words for the cashier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +161,14 @@ impl Terminal {
             .remove(&(sale_id.to_string(), Moment::NotFound));
     }
 
+    /// Forgets the moments of a sale the terminal has no more work on.
+    fn forget(&self, sale_id: &str) {
+        self.moments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _), _| id != sale_id);
+    }
+
     /// How long ago `moment` happened to `sale`: on the monotonic clock if this process saw
     /// it, else by the journaled wall-clock time (an earlier run's); `None` if it never did.
     fn since(&self, sale: &Sale, moment: Moment) -> Option<Duration> {
@@ -234,6 +246,11 @@ impl Terminal {
             .into());
         }
         let now = self.clock.now();
+        if now_ms(&now) < EARLIEST_PLAUSIBLE_MS {
+            return Err(TerminalError::ClockWrong(
+                now.format("%Y-%m-%d %H:%M").to_string(),
+            ));
+        }
         let date = business_date(&now);
         let product = if product.trim().is_empty() {
             "QR payment"
@@ -494,7 +511,7 @@ impl Terminal {
                 since.as_secs() / 60,
                 sale.bank_tran_id,
                 sale.amount,
-                sale.query_dates(self.policy.midnight_window).join(" or ")
+                sale.query_dates().join(" or ")
             ));
             tracing::warn!(sale = %sale.id, "outcome unknown for too long: on the attention list");
             self.journal.save(&sale)?;
@@ -504,8 +521,8 @@ impl Terminal {
 
     /// Asks what became of the original withdrawal, on each business day it may be filed
     /// under ([`Sale::query_dates`]); the first day with a record answers.
-    async fn query_outcome(&self, sale: &Sale, w: &Withdrawal) -> Outcome {
-        for date in sale.query_dates(self.policy.midnight_window) {
+    pub(crate) async fn query_outcome(&self, sale: &Sale, w: &Withdrawal) -> Outcome {
+        for date in sale.query_dates() {
             let answer = self
                 .gateway
                 .query(w, &date, &tran_dtime(&self.clock.now()))
@@ -602,6 +619,7 @@ impl Terminal {
             note: "re-checked by query".into(),
         });
         self.journal.save(&sale)?;
+        self.forget(&sale.id);
         Ok(sale)
     }
 
@@ -618,7 +636,7 @@ impl Terminal {
             // reading.
             Outcome::NotFound => return self.settle(sale, Outcome::not_found_yet(), via),
             // An offline-accepted sale the backend never received goes back to the queue, to
-            // be sent again under the same id (the backend de-duplicates on it)…
+            // be sent again under the same id (the forwarder looks for it first: see there)…
             Outcome::Declined { ref code, .. }
                 if code == "NOT_RECEIVED" && sale.was_queued() && !sale.backend_answered =>
             {
@@ -694,7 +712,19 @@ impl Terminal {
         {
             sale.attention = None;
         }
+        // The customer of an offline sale left believing it paid: any decline is the
+        // merchant's to collect, however it came (the forward's reply or a later query).
+        if sale.status == Status::Declined && sale.was_queued() && sale.attention.is_none() {
+            sale.attention = Some(format!(
+                "declined after forwarding ({}): the customer was told it was accepted — collect {} another way",
+                sale.message.as_deref().unwrap_or("no reason given"),
+                sale.amount
+            ));
+        }
         self.journal.save(sale)?;
+        if sale.status.is_final() && !sale.recheck_due {
+            self.forget(&sale.id);
+        }
         Ok(())
     }
 }

@@ -358,6 +358,21 @@ fn means_unsupported(means: &PaymentMeans, protocol: Protocol) -> Answer {
     }
 }
 
+/// The answer for a status record that names our id but is not our sale: it settles
+/// nothing (see `sale::RESULT_MISMATCH`).
+fn result_mismatch(http_status: u16, bank_tran_id: &str, differs: &[&str]) -> Answer {
+    let differs = differs.join(", ");
+    tracing::warn!(bank_tran_id, %differs, "the backend's record of this id is not this sale");
+    Answer::Reply {
+        http_status,
+        code: crate::sale::RESULT_MISMATCH.into(),
+        bank_code: String::new(),
+        message: format!("it differs in {differs}"),
+        amount: None,
+        bank_tran_date: None,
+    }
+}
+
 /// Joins the non-empty parts of a message.
 fn join_messages(parts: &[&str]) -> String {
     parts

@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::{
-    endpoint, exchange, join_messages, json_object, means_unsupported, truncate_chars,
-    BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
+    endpoint, exchange, join_messages, json_object, means_unsupported, result_mismatch,
+    truncate_chars, BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
 };
 use crate::protocol::openbanking::{
     TokenRequest, TokenResponse, TransferResultItem, TransferResultQuery, TransferResultRequest,
     TransferResultResponse, WithdrawRequest, WithdrawResponse, RESULT_PATH, TOKEN_PATH,
     WITHDRAW_PATH,
 };
-use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer, RESULT_MISMATCH};
+use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
 
 /// Print fields (`dps_print_content`, `wd_print_content`, names) are AH(20).
 const PRINT_MAX_CHARS: usize = 20;
@@ -264,15 +264,7 @@ fn read_result(reply: &RawReply, w: &Withdrawal, date: &str) -> Answer {
         Some(i) => {
             let differs = item_difference(&i, w, date);
             if rsp.rsp_code == "A0000" && !differs.is_empty() {
-                tracing::warn!(bank_tran_id = %w.bank_tran_id, differs = %differs.join(", "), "result item is not this sale");
-                return Answer::Reply {
-                    http_status: reply.status,
-                    code: RESULT_MISMATCH.into(),
-                    bank_code: String::new(),
-                    message: format!("it differs in {}", differs.join(", ")),
-                    amount: None,
-                    bank_tran_date: None,
-                };
+                return result_mismatch(reply.status, &w.bank_tran_id, &differs);
             }
             (
                 i.bank_rsp_code,

@@ -3,12 +3,13 @@
 
 use super::openbanking::log_answer;
 use super::{
-    endpoint, exchange, json_object, means_unsupported, BackendError, Gateway, RawReply, Withdrawal,
+    endpoint, exchange, json_object, means_unsupported, result_mismatch, BackendError, Gateway,
+    RawReply, Withdrawal,
 };
 use crate::protocol::payrequest::{
     PayError, PayRequest, PayResponse, PayStatus, PAY_PATH, REQUEST_ID_HEADER,
 };
-use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer, RESULT_MISMATCH};
+use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
 
 /// payRequest gateway (see `src/protocol/payrequest.rs`).
 pub struct PayRequestGateway {
@@ -130,14 +131,7 @@ fn read_status(reply: &RawReply, w: &Withdrawal) -> Answer {
             differs.push("productPrice");
         }
         if !differs.is_empty() {
-            return Answer::Reply {
-                http_status: reply.status,
-                code: RESULT_MISMATCH.into(),
-                bank_code: String::new(),
-                message: format!("it differs in {}", differs.join(", ")),
-                amount: None,
-                bank_tran_date: None,
-            };
+            return result_mismatch(reply.status, &w.bank_tran_id, &differs);
         }
     }
     Answer::Reply {

@@ -5,6 +5,7 @@
 //! ```text
 //! created ─▶ submitted ─▶ approved | declined | unknown ─▶ approved | declined   (resolved)
 //! created ─▶ queued ─▶ forwarded ─▶ approved | declined | unknown
+//! queued ─▶ approved | declined   (back in the queue, but its earlier send is found after all)
 //! submitted ─▶ queued                                    (nothing left the device)
 //! forwarded | unknown ─▶ queued        (an offline sale the backend never received: sent again, same id)
 //! created ─▶ cancelled                                   (nothing was sent)
@@ -59,7 +60,7 @@ impl Status {
             (self, to),
             (Created, Submitted | Queued | Cancelled)
                 | (Submitted, Approved | Declined | Unknown | Queued)
-                | (Queued, Forwarded | Declined)
+                | (Queued, Forwarded | Declined | Approved)
                 | (Forwarded, Approved | Declined | Unknown | Queued)
                 | (Unknown, Approved | Declined | Unknown | Queued)
         )
@@ -191,11 +192,11 @@ impl Sale {
     }
 
     /// The business days (`yyyyMMdd`) a result query must name, most likely first. The bank
-    /// dates a transfer by the day it received it: the reply's `bank_tran_date` when one came;
-    /// else the day of `tran_dtime`, and within `window` of a midnight also the day on the
-    /// other side of it (the request may have arrived after midnight, or the terminal's clock
-    /// may run a little ahead of the bank's).
-    pub fn query_dates(&self, window: std::time::Duration) -> Vec<String> {
+    /// dates a transfer by the day it received it: the reply's `bank_tran_date` when one came.
+    /// Else the day of `tran_dtime` and both days beside it, the nearer first: the request may
+    /// have arrived after a midnight, and the terminal's clock may be hours off the bank's
+    /// (set wrong, or an hour out), so "not found" on one day alone proves nothing.
+    pub fn query_dates(&self) -> Vec<String> {
         use chrono::{Duration, NaiveDateTime, Timelike};
         if let Some(d) = self.reply_date.as_deref().filter(|d| is_date(d)) {
             return vec![d.to_string()];
@@ -208,16 +209,12 @@ impl Sale {
             return vec![self.date.clone()];
         };
         let day = |t: NaiveDateTime| t.format("%Y%m%d").to_string();
-        let window = Duration::from_std(window).unwrap_or_default();
-        let mut out = vec![day(sent)];
-        let since_midnight = Duration::seconds(i64::from(sent.num_seconds_from_midnight()));
-        if Duration::days(1) - since_midnight <= window {
-            out.push(day(sent + Duration::days(1)));
+        let (next, previous) = (day(sent + Duration::days(1)), day(sent - Duration::days(1)));
+        if sent.hour() >= 12 {
+            vec![day(sent), next, previous]
+        } else {
+            vec![day(sent), previous, next]
         }
-        if since_midnight < window {
-            out.push(day(sent - Duration::days(1)));
-        }
-        out
     }
 
     /// Moves the sale to `to`, recording why. Refuses moves the lifecycle forbids.
@@ -328,32 +325,25 @@ mod tests {
     }
 
     #[test]
-    fn the_query_date_is_the_replys_else_the_requests_and_its_neighbour_near_midnight() {
-        let window = std::time::Duration::from_secs(300);
+    fn the_query_date_is_the_replys_else_the_requests_and_the_days_beside_it() {
         let mut s = sale();
-        assert_eq!(
-            s.query_dates(window),
-            ["20261121"],
-            "never sent: its own day"
-        );
+        assert_eq!(s.query_dates(), ["20261121"], "never sent: its own day");
         s.tran_dtime = Some("20261121235959".into());
-        assert_eq!(s.query_dates(window), ["20261121", "20261122"]);
+        assert_eq!(s.query_dates(), ["20261121", "20261122", "20261120"]);
         s.tran_dtime = Some("20261122000010".into());
         assert_eq!(
-            s.query_dates(window),
-            ["20261122", "20261121"],
-            "sent just after midnight by a sale opened before it"
+            s.query_dates(),
+            ["20261122", "20261121", "20261123"],
+            "sent just after midnight: the day before is the nearer"
         );
-        s.tran_dtime = Some("20261231120000".into());
-        assert_eq!(s.query_dates(window), ["20261231"]);
         s.tran_dtime = Some("20261231235800".into());
-        assert_eq!(s.query_dates(window), ["20261231", "20270101"]);
+        assert_eq!(s.query_dates(), ["20261231", "20270101", "20261230"]);
         s.reply_date = Some("20270101".into());
-        assert_eq!(s.query_dates(window), ["20270101"], "the bank said so");
+        assert_eq!(s.query_dates(), ["20270101"], "the bank said so");
         s.reply_date = Some("2027-01-01".into());
         assert_eq!(
-            s.query_dates(window),
-            ["20261231", "20270101"],
+            s.query_dates(),
+            ["20261231", "20270101", "20261230"],
             "an unreadable reply date is not trusted"
         );
     }

@@ -944,3 +944,145 @@ async fn faults_on_token_and_pay_status() {
     assert_eq!(t.pay_status("X").await.status, "not_found");
     t.sb.shutdown().await;
 }
+
+/// KFTC's rule: an id is unique per institution per business day. The same id the next day
+/// is another transfer, and a result is found only by the day and amount it was made with.
+#[tokio::test]
+async fn an_id_is_unique_within_its_day_and_found_only_by_its_day_and_amount() {
+    let clock = clock();
+    let t = T::with(SandboxConfig {
+        clock: clock.clone(),
+        ..cfg(None, None)
+    })
+    .await;
+    assert_eq!(
+        t.withdraw(&id(1), ALICE_FIN, 4500).await.1.rsp_code,
+        "A0000"
+    );
+    assert_eq!(
+        t.withdraw(&id(1), ALICE_FIN, 4500).await.1.rsp_code,
+        "A0326",
+        "the same day: a duplicate"
+    );
+    let found = |q: TransferResultResponse| {
+        (
+            q.rsp_code,
+            q.res_list.first().map(|i| i.bank_rsp_code.clone()),
+        )
+    };
+    assert_eq!(
+        found(t.result_of(&[(&id(1), "20251231", 4500)]).await).0,
+        "A0310",
+        "wrong day"
+    );
+    assert_eq!(
+        found(t.result_of(&[(&id(1), "20260101", 4501)]).await).0,
+        "A0310",
+        "wrong amount"
+    );
+    assert_eq!(
+        found(t.result_of(&[(&id(1), "20260101", 4500)]).await),
+        ("A0000".into(), Some("000".into()))
+    );
+
+    clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let (_, r) = t.withdraw(&id(1), ALICE_FIN, 4500).await;
+    assert_eq!(
+        (r.rsp_code.as_str(), r.bank_tran_date.as_str()),
+        ("A0000", "20260102"),
+        "the next day: a new transfer"
+    );
+    assert_eq!(t.balance("alice").await, 5_000_000 - 9000);
+    for day in ["20260101", "20260102"] {
+        assert_eq!(
+            found(t.result_of(&[(&id(1), day, 4500)]).await)
+                .1
+                .as_deref(),
+            Some("000"),
+            "{day}"
+        );
+    }
+    t.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_payrequest_id_is_unique_within_its_day_and_its_status_names_the_day() {
+    let clock = clock();
+    let t = T::with(SandboxConfig {
+        clock: clock.clone(),
+        ..cfg(None, None)
+    })
+    .await;
+    let req = pr(state::GRACE_CI, state::GRACE_ACCOUNT, 1000);
+    assert_eq!(t.pay(Some("R1"), &req).await.0, StatusCode::OK);
+    assert_eq!(t.pay(Some("R1"), &req).await.0, StatusCode::CONFLICT);
+    clock.advance(std::time::Duration::from_secs(24 * 3600));
+    assert_eq!(
+        t.pay(Some("R1"), &req).await.0,
+        StatusCode::OK,
+        "the next day: a new payment"
+    );
+    let on = |day: &str| {
+        t.http
+            .get(t.url(&format!("/api/payRequest/R1?date={day}")))
+            .send()
+    };
+    let status =
+        |r: reqwest::Response| async move { r.json::<PayStatus>().await.expect("json").status };
+    assert_eq!(status(on("20260101").await.expect("get")).await, "approved");
+    assert_eq!(status(on("20260102").await.expect("get")).await, "approved");
+    assert_eq!(
+        status(on("20251231").await.expect("get")).await,
+        "not_found"
+    );
+    assert_eq!(
+        t.pay_status("R1").await.status,
+        "approved",
+        "no day: today's"
+    );
+    t.sb.shutdown().await;
+}
+
+/// A data directory written before records were keyed by day still answers for them.
+#[tokio::test]
+async fn a_version_1_snapshot_is_read_with_its_records_on_their_days() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v1 = json!({
+        "version": 1,
+        "customers": state::seed_customers(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("day")),
+        "transfers": {
+            id(7): {"amount": 3000, "customer": "alice", "fintech_use_num": ALICE_FIN,
+                    "bank_tran_date": "20251230", "state": {"state": "committed"}}
+        },
+        "pays": {
+            "R7": {"approved": true, "code": "", "message": "", "payment": null}
+        },
+        "ledger": [{"seq": 1, "protocol": "payrequest", "bank_tran_id": "R7", "amount": 1000,
+                    "fintech_use_num": null, "customer": "grace", "result": "APPROVED",
+                    "committed": true, "at": "2025-12-29T10:00:00+09:00"}]
+    });
+    std::fs::write(
+        dir.path().join("sandbox-state.json"),
+        serde_json::to_vec(&v1).expect("json"),
+    )
+    .expect("write");
+    let t = T::with(cfg(Some(dir.path()), None)).await;
+    let q = t.result_of(&[(&id(7), "20251230", 3000)]).await;
+    assert_eq!(q.res_list[0].bank_rsp_code, "000");
+    let r = t
+        .http
+        .get(t.url("/api/payRequest/R7?date=20251229"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.json::<PayStatus>().await.expect("json").status,
+        "approved"
+    );
+    assert_eq!(
+        t.withdraw(&id(7), ALICE_FIN, 3000).await.1.rsp_code,
+        "A0000",
+        "another day's id is free today"
+    );
+    t.sb.shutdown().await;
+}

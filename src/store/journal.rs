@@ -70,6 +70,13 @@ impl IdNumber {
 
     /// The next number after `last` at wall time `unix_ms`.
     pub fn next(last: Option<IdNumber>, unix_ms: i64) -> Result<IdNumber, StoreError> {
+        if let Some(l) = last.filter(|l| l.0 >= ID_CAPACITY) {
+            // Never written by `next`: a damaged counter must not wrap or restart ids.
+            return Err(StoreError::Corrupt {
+                key: "meta/ids".into(),
+                detail: format!("{} is beyond the id space", l.0),
+            });
+        }
         let after_last = last.map_or(0, |l| l.0 + 1);
         let n = after_last.max(Self::floor_at(unix_ms));
         if n >= ID_CAPACITY {
@@ -450,6 +457,10 @@ pub(crate) mod tests {
             IdNumber::next(Some(IdNumber(ID_CAPACITY - 1)), T0),
             Err(StoreError::IdsExhausted)
         ));
+        assert!(matches!(
+            IdNumber::next(Some(IdNumber(u64::MAX)), T0),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -550,7 +561,7 @@ pub(crate) mod tests {
         let read = j.get("20261121-T10000001").unwrap();
         assert_eq!(read.status, Status::Submitted);
         assert_eq!(read.reply_date, None);
-        assert_eq!(read.query_dates(std::time::Duration::ZERO), ["20261121"]);
+        assert_eq!(read.query_dates(), ["20261121", "20261122", "20261120"]);
         let new = new_sale(&j, "20261121", T0);
         assert_ne!(new.bank_tran_id, "T991000001UT10000002");
         assert!(new.bank_tran_id.as_bytes()[13].is_ascii_uppercase());

@@ -89,7 +89,6 @@ impl World {
             },
             recheck_after: RECHECK_AFTER,
             unknown_attention_after: UNKNOWN_ATTENTION,
-            midnight_window: Duration::from_secs(600),
         };
         // The previous terminal of this world may have closed the journal just now.
         let journal = crate::store::journal::tests::reopen(&self.dir.path().join("journal"));
@@ -366,4 +365,60 @@ async fn a_sale_unknown_too_long_goes_on_the_attention_list_until_it_settles() {
     let settled = t.resolve_open().await.expect("resolve").remove(0);
     assert_eq!(settled.status, Status::Approved);
     assert_eq!(settled.attention, None, "settled: nothing left to check");
+}
+
+#[tokio::test]
+async fn a_reply_lost_while_the_terminals_clock_is_an_hour_behind_is_still_found() {
+    // The bank is at 00:20 on the 22nd; the terminal thinks it is 23:20 on the 21st.
+    let terminal_clock = Arc::new(ManualClock::at("2026-11-21 23:20:00").expect("time"));
+    let bank_clock = Arc::new(ManualClock::at("2026-11-22 00:20:00").expect("time"));
+    let w = World::with_bank_clock(terminal_clock, bank_clock).await;
+    let t = w.terminal(true);
+    w.inject(json!([{"kind": "drop", "commit": true}])).await;
+    let sale = w.pay(&t, 5100).await;
+    assert_eq!(
+        sale.status,
+        Status::Approved,
+        "found on the day beside tran_dtime's: {:?}",
+        sale.history
+    );
+    assert_eq!(sale.reply_date.as_deref(), Some("20261122"));
+}
+
+#[tokio::test]
+async fn a_sale_back_in_the_queue_is_looked_for_on_its_old_day_before_it_is_sent_again() {
+    let w = World::at("2026-11-21 23:57:00").await;
+    let queued = {
+        let t = w.terminal(false);
+        w.pay(&t, 2700).await
+    };
+    assert_eq!(queued.status, Status::Queued);
+    let t = w.terminal(true);
+    // Forwarded at 23:57: the bank takes the money, the reply is lost, and for a while its
+    // results do not show the transfer (three days asked, twice).
+    let not_yet = json!({"on": "result", "kind": "reply", "rsp_code": "A0310", "commit": false});
+    let mut faults = vec![json!({"kind": "drop", "commit": true})];
+    faults.extend(std::iter::repeat_n(not_yet, 6));
+    w.inject(Value::Array(faults)).await;
+    forwarder::forward_queued(&t).await.expect("forward");
+    w.clock.advance(GRACE);
+    t.resolve_open().await.expect("resolve");
+    let back = t.journal().get(&queued.id).expect("sale");
+    assert_eq!(
+        back.status,
+        Status::Queued,
+        "judged never received, back in the queue: {:?}",
+        back.history
+    );
+
+    // After midnight a send would be a new transfer: the earlier one is looked for first.
+    w.clock.advance(Duration::from_secs(240));
+    forwarder::forward_queued(&t).await.expect("forward");
+    let sale = t.journal().get(&queued.id).expect("sale");
+    assert_eq!(sale.status, Status::Approved, "{:?}", sale.history);
+    assert_eq!(
+        w.committed(&sale.bank_tran_id).await,
+        1,
+        "charged once, on the 21st"
+    );
 }
