@@ -317,6 +317,40 @@ fn truncate_chars(s: &str, max: usize) -> String {
 fn json_object<T: DeserializeOwned>(
     reply: &RawReply,
 ) -> Result<(T, serde_json::Map<String, serde_json::Value>), Answer> {
+    json_object_read(reply, |v| v)
+}
+
+/// [`json_object`] for a body whose fields are all strings on the wire (open banking's
+/// withdraw and result replies): a `null` reads as absent and a number or boolean as its
+/// text, as real backends send them now and then. Reading leniently decides nothing: the
+/// fields that decide an outcome are still compared exactly, and one that is absent leaves
+/// the outcome unknown.
+fn json_strings_object<T: DeserializeOwned>(
+    reply: &RawReply,
+) -> Result<(T, serde_json::Map<String, serde_json::Value>), Answer> {
+    json_object_read(reply, as_strings)
+}
+
+fn as_strings(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, as_strings(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(as_strings).collect()),
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other,
+    }
+}
+
+fn json_object_read<T: DeserializeOwned>(
+    reply: &RawReply,
+    prepare: fn(serde_json::Value) -> serde_json::Value,
+) -> Result<(T, serde_json::Map<String, serde_json::Value>), Answer> {
     let garbage = |what: String| Answer::Garbage {
         http_status: reply.status,
         detail: truncate_chars(
@@ -330,7 +364,7 @@ fn json_object<T: DeserializeOwned>(
     };
     let value: serde_json::Value = serde_json::from_slice(&reply.body)
         .map_err(|e| garbage(format!("body is not JSON: {e}")))?;
-    let serde_json::Value::Object(map) = value else {
+    let serde_json::Value::Object(map) = prepare(value) else {
         return Err(garbage("body is JSON but not an object".into()));
     };
     let parsed = serde_json::from_value(serde_json::Value::Object(map.clone()))

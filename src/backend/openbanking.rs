@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::{
-    endpoint, exchange, join_messages, json_object, means_unsupported, result_mismatch,
-    truncate_chars, BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
+    endpoint, exchange, join_messages, json_object, json_strings_object, means_unsupported,
+    result_mismatch, truncate_chars, BackendError, BackendSettings, Gateway, RawReply, Secret,
+    Withdrawal,
 };
 use crate::protocol::openbanking::{
     TokenRequest, TokenResponse, TransferResultItem, TransferResultQuery, TransferResultRequest,
@@ -174,6 +175,12 @@ impl OpenBankingGateway {
                 .post(url.clone())
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json")
+                // The reference's content type, charset included (set before `json`, which
+                // then keeps it).
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=UTF-8",
+                )
                 .json(body);
             let answer = match exchange(request).await {
                 Ok(reply) => read(&reply),
@@ -229,12 +236,16 @@ impl OpenBankingGateway {
     }
 }
 
-/// Reports a `withdraw/fin_num` reply.
-fn read_withdraw(reply: &RawReply) -> Answer {
-    let rsp = match json_object::<WithdrawResponse>(reply) {
+/// Reports a `withdraw/fin_num` reply to `w`. An approval that does not echo our id is not an
+/// answer about our sale ([`crate::sale::RESULT_MISMATCH`]): only a result query settles it.
+fn read_withdraw(reply: &RawReply, w: &Withdrawal) -> Answer {
+    let rsp = match json_strings_object::<WithdrawResponse>(reply) {
         Ok((rsp, _)) => rsp,
         Err(garbage) => return garbage,
     };
+    if rsp.rsp_code == "A0000" && rsp.bank_tran_id != w.bank_tran_id {
+        return result_mismatch(reply.status, &w.bank_tran_id, &["bank_tran_id"]);
+    }
     Answer::Reply {
         http_status: reply.status,
         code: rsp.rsp_code,
@@ -251,7 +262,7 @@ fn read_withdraw(reply: &RawReply) -> Answer {
 /// on another day, a bank that ignored the date): it is reported as [`RESULT_MISMATCH`],
 /// never as our outcome.
 fn read_result(reply: &RawReply, w: &Withdrawal, date: &str) -> Answer {
-    let rsp = match json_object::<TransferResultResponse>(reply) {
+    let rsp = match json_strings_object::<TransferResultResponse>(reply) {
         Ok((rsp, _)) => rsp,
         Err(garbage) => return garbage,
     };
@@ -327,7 +338,9 @@ impl Gateway for OpenBankingGateway {
         let Some(body) = self.withdraw_request(w) else {
             return means_unsupported(&w.means, Protocol::Openbanking);
         };
-        let answer = self.call(&self.withdraw_url, &body, read_withdraw).await;
+        let answer = self
+            .call(&self.withdraw_url, &body, |reply| read_withdraw(reply, w))
+            .await;
         log_answer("withdraw", &w.bank_tran_id, &answer);
         answer
     }

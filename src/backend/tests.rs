@@ -398,13 +398,16 @@ async fn ob_an_html_500_is_garbage() {
 async fn ob_json_of_the_wrong_shape_is_garbage() {
     let server = TestServer::start(vec![
         token("tok-1", 3600),
-        json(200, json!({"rsp_code": "A0000", "tran_amt": 15000})),
         json(200, json!(["A0000"])),
+        json(200, json!({"rsp_code": "A0000", "res_list": "none"})),
     ])
     .await;
     let gw = ob(&server.url);
-    for _ in 0..2 {
-        let answer = gw.withdraw(&fintech()).await;
+    let answers = [
+        gw.withdraw(&fintech()).await,
+        gw.query(&fintech(), "20261121", "20261121150000").await,
+    ];
+    for answer in answers {
         assert!(
             matches!(
                 answer,
@@ -416,6 +419,56 @@ async fn ob_json_of_the_wrong_shape_is_garbage() {
             "{answer:?}"
         );
     }
+}
+
+/// Real replies carry `null`s, numbers where the reference says strings, and fields nobody
+/// asked for: read them. What decides the outcome is still compared exactly.
+#[tokio::test]
+async fn ob_replies_with_nulls_numbers_and_unknown_fields_are_read() {
+    let server = TestServer::start(vec![
+        token("tok-1", 3600),
+        json(
+            200,
+            json!({"rsp_code": "A0000", "rsp_message": null, "bank_tran_id": TRAN_ID,
+                   "bank_tran_date": 20261121, "bank_rsp_code": "000", "tran_amt": 15000,
+                   "account_alias": null, "wd_limit_remain_amt": 985000, "new_field": {"x": 1}}),
+        ),
+        json(
+            200,
+            json!({"rsp_code": "A0000", "res_cnt": 1, "res_list": [
+                {"tran_no": 1, "bank_tran_id": TRAN_ID, "bank_tran_date": "20261121",
+                 "bank_rsp_code": "000", "tran_amt": 15000, "wd_fintech_use_num": FINTECH,
+                 "wd_account_holder_name": null}]}),
+        ),
+        // An approval that does not name our id is not an answer about our sale.
+        json(
+            200,
+            json!({"rsp_code": "A0000", "bank_rsp_code": "000", "tran_amt": "15000"}),
+        ),
+    ])
+    .await;
+    let gw = ob(&server.url);
+    let approved = Answer::Reply {
+        http_status: 200,
+        code: "A0000".into(),
+        bank_code: "000".into(),
+        message: String::new(),
+        amount: Some(15_000),
+        bank_tran_date: Some("20261121".into()),
+    };
+    assert_eq!(gw.withdraw(&fintech()).await, approved);
+    assert_eq!(
+        gw.query(&fintech(), "20261121", "20261121150000").await,
+        approved
+    );
+    match gw.withdraw(&fintech()).await {
+        Answer::Reply { code, .. } => assert_eq!(code, crate::sale::RESULT_MISMATCH),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        server.requests()[1].header("content-type"),
+        Some("application/json; charset=UTF-8")
+    );
 }
 
 #[tokio::test]
