@@ -126,6 +126,8 @@ pub struct ScanSection {
     /// Average decode time per camera frame: the first cascade step runs on every frame,
     /// further steps when the saved-up budget covers them (see `scan::live`).
     pub frame_budget_ms: u64,
+    /// How long a customer has to show a code before the sale is cancelled.
+    pub timeout_s: u64,
 }
 
 /// Where frames come from: a camera, or a folder of images replayed (simulator, tests).
@@ -217,6 +219,7 @@ impl Default for ScanSection {
             trusted_keys: Vec::new(),
             dedup_ms: 2000,
             frame_budget_ms: 2,
+            timeout_s: 60,
         }
     }
 }
@@ -425,6 +428,13 @@ impl Config {
                 "must be 1 ..= 1000 ms",
             );
         }
+        if !(5..=600).contains(&s.timeout_s) {
+            return invalid(
+                "scan.timeout_s",
+                s.timeout_s.to_string(),
+                "must be 5 ..= 600 seconds",
+            );
+        }
         let device_ok = c.device.parse::<u32>().is_ok() || c.device.starts_with("/dev/");
         if !device_ok {
             return invalid(
@@ -463,6 +473,11 @@ impl Config {
     /// `[scan] frame_budget_ms` as a duration.
     pub fn frame_budget(&self) -> Duration {
         Duration::from_millis(self.scan.frame_budget_ms)
+    }
+
+    /// `[scan] timeout_s` as a duration.
+    pub fn scan_timeout(&self) -> Duration {
+        Duration::from_secs(self.scan.timeout_s)
     }
 
     /// `[scan] dedup_ms` as a duration.

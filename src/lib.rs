@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod camera;
+pub mod checkout;
 pub mod clock;
 pub mod config;
 pub mod crash_point;

@@ -390,7 +390,15 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let (code, status) = charge_image(&running.terminal, amount, image, product, common.json).await;
+    let (code, status) = charge_image(
+        &running.terminal,
+        &config,
+        amount,
+        image,
+        product,
+        common.json,
+    )
+    .await;
     settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
     code
@@ -417,66 +425,57 @@ async fn settle_backlog(
     }
 }
 
-/// One sale from an image: its exit code, and the state it ended in (if it got that far).
+/// One sale from an image, through the same checkout the touchscreen runs: its exit code,
+/// and the state it ended in (if it got that far).
 async fn charge_image(
     terminal: &qrpos::terminal::Terminal,
+    config: &Config,
     amount: Won,
     image: &std::path::Path,
     product: &str,
     json: bool,
 ) -> (ExitCode, Option<Status>) {
-    let sale = match terminal.open_sale(amount, product) {
-        Ok(s) => s,
-        Err(e) => return (fail(e), None),
+    use qrpos::checkout::{self, Input, Order};
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    // The image is the only "frame": its texts, then the end of the source.
+    let inputs = match qrpos::scan::decode_file(image) {
+        Ok(texts) => vec![
+            Input::Read(texts),
+            Input::SourceEnded {
+                why: "no QR code in the image".into(),
+            },
+        ],
+        Err(e) => vec![Input::SourceEnded {
+            why: format!("{}: {e}", image.display()),
+        }],
     };
-    let texts = match qrpos::scan::decode_file(image) {
-        Ok(t) => t,
-        Err(e) => {
-            let refusal =
-                qrpos::terminal::Refusal::new("NO_QR", format!("{}: {e}", image.display()));
-            return finish(terminal.cancel(sale, &refusal), json);
-        }
-    };
-    // The first text that is a payable code wins; otherwise the first refusal is the answer.
-    let mut refusal = None;
-    for text in &texts {
-        match terminal.read_payload(text) {
-            Ok(payload) => {
-                let (id, btid) = (sale.id.clone(), sale.bank_tran_id.clone());
-                return match terminal.charge(sale, &payload).await {
-                    // Nothing left unless the journal says the sale was sent (or may have
-                    // been): when in doubt, unknown.
-                    Err(e)
-                        if terminal.journal().get(&id).is_ok_and(|s| {
-                            matches!(s.status, Status::Created | Status::Cancelled)
-                        }) =>
-                    {
-                        (fail(e), None)
-                    }
-                    Err(e) => (unknown_after_failure(&id, &btid, amount, &e, json), None),
-                    ok => finish(ok, json),
-                };
-            }
-            Err(r) => {
-                refusal.get_or_insert(r);
-            }
-        }
+    for input in inputs {
+        let _ = tx.send(input).await;
     }
-    let refusal = refusal
-        .unwrap_or_else(|| qrpos::terminal::Refusal::new("NO_QR", "no QR code in the image"));
-    finish(terminal.cancel(sale, &refusal), json)
-}
-
-fn finish(
-    result: Result<Sale, qrpos::terminal::TerminalError>,
-    json: bool,
-) -> (ExitCode, Option<Status>) {
-    match result {
+    let order = Order {
+        amount,
+        product: product.to_string(),
+        scan_timeout: config.scan_timeout(),
+    };
+    match checkout::run(terminal, &order, &mut rx, &mut |_| {}).await {
         Ok(sale) => {
             print_sale(&sale, json);
             (exit_for(sale.status), Some(sale.status))
         }
-        Err(e) => (fail(e), None),
+        Err(failure) => match failure.sale {
+            Some(sale) if failure.may_have_been_sent => (
+                unknown_after_failure(
+                    &sale.id,
+                    &sale.bank_tran_id,
+                    sale.amount,
+                    &failure.error,
+                    json,
+                ),
+                None,
+            ),
+            // Nothing was sent: an error like any other (exit 2).
+            _ => (fail(failure.error), None),
+        },
     }
 }
 
@@ -564,6 +563,7 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
     };
     let (code, status) = charge_image(
         &running.terminal,
+        &config,
         Won(amount),
         &image,
         "demo coffee",

@@ -730,4 +730,4 @@ impl Terminal {
 }
 
 #[cfg(all(test, feature = "sandbox"))]
-mod tests;
+pub(crate) mod tests;

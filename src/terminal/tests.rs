@@ -14,8 +14,8 @@ const RECHECK_AFTER: Duration = Duration::from_secs(60);
 const UNKNOWN_ATTENTION: Duration = Duration::from_secs(600);
 
 /// A terminal's world: a clock, the bank (the sandbox), a journal directory.
-struct World {
-    clock: Arc<ManualClock>,
+pub(crate) struct World {
+    pub(crate) clock: Arc<ManualClock>,
     bank: Sandbox,
     dir: tempfile::TempDir,
     http: reqwest::Client,
@@ -23,12 +23,15 @@ struct World {
 
 impl World {
     /// Terminal and bank on one clock, at a KST time `yyyy-MM-dd HH:mm:ss`.
-    async fn at(kst: &str) -> World {
+    pub(crate) async fn at(kst: &str) -> World {
         let clock = Arc::new(ManualClock::at(kst).expect("time"));
         World::with_bank_clock(clock.clone(), clock).await
     }
 
-    async fn with_bank_clock(clock: Arc<ManualClock>, bank_clock: Arc<ManualClock>) -> World {
+    pub(crate) async fn with_bank_clock(
+        clock: Arc<ManualClock>,
+        bank_clock: Arc<ManualClock>,
+    ) -> World {
         let bank = sandbox::start(SandboxConfig {
             clock: bank_clock,
             ..SandboxConfig::new(([127, 0, 0, 1], 0).into())
@@ -45,7 +48,7 @@ impl World {
 
     /// The terminal, reaching the bank (`online`) or a port where nothing listens. Only one
     /// may be open at a time: it holds the journal.
-    fn terminal(&self, online: bool) -> Terminal {
+    pub(crate) fn terminal(&self, online: bool) -> Terminal {
         let url = if online {
             self.bank.url()
         } else {
@@ -96,19 +99,22 @@ impl World {
     }
 
     /// A one-time code for alice, issued now on the terminal's clock.
-    fn code(&self, t: &Terminal) -> Payload {
-        let text =
-            sandbox::issue_code("alice", self.clock.now().timestamp(), 180, false).expect("issue");
-        t.read_payload(&text).expect("payable")
+    pub(crate) fn code(&self, t: &Terminal) -> Payload {
+        t.read_payload(&self.code_text("alice")).expect("payable")
     }
 
-    async fn pay(&self, t: &Terminal, amount: u64) -> Sale {
+    /// The text of a one-time code for a sandbox customer, issued now.
+    pub(crate) fn code_text(&self, user: &str) -> String {
+        sandbox::issue_code(user, self.clock.now().timestamp(), 180, false).expect("issue")
+    }
+
+    pub(crate) async fn pay(&self, t: &Terminal, amount: u64) -> Sale {
         let sale = t.open_sale(Won(amount), "coffee").expect("open");
         let payload = self.code(t);
         t.charge(sale, &payload).await.expect("charge")
     }
 
-    async fn inject(&self, faults: Value) {
+    pub(crate) async fn inject(&self, faults: Value) {
         let r = self
             .http
             .post(format!("{}/_sandbox/faults", self.bank.url()))
@@ -119,8 +125,8 @@ impl World {
         assert!(r.status().is_success());
     }
 
-    /// Withdrawals that moved money for `bank_tran_id`.
-    async fn committed(&self, bank_tran_id: &str) -> usize {
+    /// Every withdrawal the bank received.
+    pub(crate) async fn ledger(&self) -> Vec<Value> {
         let v: Value = self
             .http
             .get(format!("{}/_sandbox/ledger", self.bank.url()))
@@ -130,15 +136,19 @@ impl World {
             .json()
             .await
             .expect("ledger json");
-        v["entries"]
-            .as_array()
-            .expect("entries")
+        v["entries"].as_array().expect("entries").clone()
+    }
+
+    /// Withdrawals that moved money for `bank_tran_id`.
+    pub(crate) async fn committed(&self, bank_tran_id: &str) -> usize {
+        self.ledger()
+            .await
             .iter()
             .filter(|e| e["bank_tran_id"] == bank_tran_id && e["committed"] == true)
             .count()
     }
 
-    async fn alice_balance(&self) -> u64 {
+    pub(crate) async fn alice_balance(&self) -> u64 {
         let v: Value = self
             .http
             .get(format!("{}/_sandbox/accounts", self.bank.url()))
