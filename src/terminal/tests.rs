@@ -25,13 +25,16 @@ impl World {
     /// Terminal and bank on one clock, at a KST time `yyyy-MM-dd HH:mm:ss`.
     pub(crate) async fn at(kst: &str) -> World {
         let clock = Arc::new(ManualClock::at(kst).expect("time"));
-        World::with_bank_clock(clock.clone(), clock).await
+        World::with_clocks(clock.clone(), clock).await
     }
 
-    pub(crate) async fn with_bank_clock(
-        clock: Arc<ManualClock>,
-        bank_clock: Arc<ManualClock>,
-    ) -> World {
+    /// The terminal's clock at `terminal_kst` and the bank's at `bank_kst`: they run apart.
+    pub(crate) async fn apart(terminal_kst: &str, bank_kst: &str) -> World {
+        let clock = |kst| Arc::new(ManualClock::at(kst).expect("time"));
+        World::with_clocks(clock(terminal_kst), clock(bank_kst)).await
+    }
+
+    async fn with_clocks(clock: Arc<ManualClock>, bank_clock: Arc<ManualClock>) -> World {
         let bank = sandbox::start(SandboxConfig {
             clock: bank_clock,
             ..SandboxConfig::new(([127, 0, 0, 1], 0).into())
@@ -223,9 +226,7 @@ async fn an_offline_sale_from_2359_is_forwarded_after_midnight_and_found_on_its_
 #[tokio::test]
 async fn a_reply_lost_across_midnight_is_found_on_the_banks_day() {
     // The terminal's clock is 2 s behind the bank's: sent at 23:59:59, filed on the 22nd.
-    let terminal_clock = Arc::new(ManualClock::at("2026-11-21 23:59:59").expect("time"));
-    let bank_clock = Arc::new(ManualClock::at("2026-11-22 00:00:01").expect("time"));
-    let w = World::with_bank_clock(terminal_clock, bank_clock).await;
+    let w = World::apart("2026-11-21 23:59:59", "2026-11-22 00:00:01").await;
     let t = w.terminal(true);
     w.inject(json!([{"kind": "drop", "commit": true}])).await;
     let sale = w.pay(&t, 2500).await;
@@ -380,9 +381,7 @@ async fn a_sale_unknown_too_long_goes_on_the_attention_list_until_it_settles() {
 #[tokio::test]
 async fn a_reply_lost_while_the_terminals_clock_is_an_hour_behind_is_still_found() {
     // The bank is at 00:20 on the 22nd; the terminal thinks it is 23:20 on the 21st.
-    let terminal_clock = Arc::new(ManualClock::at("2026-11-21 23:20:00").expect("time"));
-    let bank_clock = Arc::new(ManualClock::at("2026-11-22 00:20:00").expect("time"));
-    let w = World::with_bank_clock(terminal_clock, bank_clock).await;
+    let w = World::apart("2026-11-21 23:20:00", "2026-11-22 00:20:00").await;
     let t = w.terminal(true);
     w.inject(json!([{"kind": "drop", "commit": true}])).await;
     let sale = w.pay(&t, 5100).await;
