@@ -9,6 +9,7 @@
 //! passed the checks and the charge begins.
 
 use crate::sale::{Sale, Status, Won};
+pub use crate::signal::Pattern;
 use crate::terminal::{Refusal, Terminal, TerminalError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,18 +23,6 @@ pub enum Input {
     Cancel,
     /// No more frames will come (an image read whole, a camera gone), and why.
     SourceEnded { why: String },
-}
-
-/// The buzzer-and-LED patterns a checkout asks for (the front end's indicator plays them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pattern {
-    /// A payable code was read.
-    GoodRead,
-    Approved,
-    Declined,
-    /// A code that cannot pay, a timeout, an outcome not known yet.
-    Error,
-    AcceptedOffline,
 }
 
 /// What a checkout reports, in order.

@@ -35,6 +35,38 @@ pub struct Config {
     pub scan: ScanSection,
     pub offline: OfflineSection,
     pub camera: CameraSection,
+    pub signal: SignalSection,
+}
+
+/// The buzzer and the LED (BCM pin numbers; wiring in `hardware/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalSection {
+    /// `auto` (GPIO on a Pi, simulated elsewhere), `gpio`, or `simulated`.
+    pub indicator: crate::signal::IndicatorKind,
+    pub green_pin: u8,
+    pub red_pin: u8,
+    pub buzzer_pin: u8,
+    /// `software-pwm`, `hardware-pwm` (BCM 12 or 18; needs the pwm overlay) or `active`.
+    pub buzzer: crate::signal::BuzzerKind,
+    /// 0 ..= 100.
+    pub volume: u8,
+    /// No tones, lights only.
+    pub mute: bool,
+}
+
+impl Default for SignalSection {
+    fn default() -> Self {
+        SignalSection {
+            indicator: crate::signal::IndicatorKind::Auto,
+            green_pin: 17,
+            red_pin: 27,
+            buzzer_pin: 18,
+            buzzer: crate::signal::BuzzerKind::SoftwarePwm,
+            volume: 50,
+            mute: false,
+        }
+    }
 }
 
 /// When the backend is unreachable: which sales may be queued and forwarded later.
@@ -379,6 +411,7 @@ impl Config {
             return invalid("offline.retry_interval_ms", "0", "must be above 0 ms");
         }
         self.validate_scanner()?;
+        self.validate_signal()?;
         for key in &self.scan.trusted_keys {
             if crate::scan::TrustedKeys::new()
                 .add_base64(key.id, &key.public_key)
@@ -468,6 +501,59 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    fn validate_signal(&self) -> Result<(), ConfigError> {
+        let s = &self.signal;
+        let invalid = |field: &'static str, value: String, why: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                value,
+                why: why.to_string(),
+            })
+        };
+        let pins = [
+            ("signal.green_pin", s.green_pin),
+            ("signal.red_pin", s.red_pin),
+            ("signal.buzzer_pin", s.buzzer_pin),
+        ];
+        for (field, pin) in pins {
+            if pin > 27 {
+                return invalid(field, pin.to_string(), "a BCM GPIO number is 0 ..= 27");
+            }
+        }
+        if s.green_pin == s.red_pin || s.green_pin == s.buzzer_pin || s.red_pin == s.buzzer_pin {
+            return invalid(
+                "signal.buzzer_pin",
+                format!("{}/{}/{}", s.green_pin, s.red_pin, s.buzzer_pin),
+                "the green, red and buzzer pins must be three different pins",
+            );
+        }
+        if s.buzzer == crate::signal::BuzzerKind::HardwarePwm && ![12, 18].contains(&s.buzzer_pin) {
+            return invalid(
+                "signal.buzzer_pin",
+                s.buzzer_pin.to_string(),
+                "hardware PWM0 is on BCM 12 or 18",
+            );
+        }
+        if s.volume > 100 {
+            return invalid("signal.volume", s.volume.to_string(), "must be 0 ..= 100");
+        }
+        Ok(())
+    }
+
+    /// `[signal]` for `signal::open`.
+    pub fn signal_settings(&self) -> crate::signal::SignalSettings {
+        let s = &self.signal;
+        crate::signal::SignalSettings {
+            kind: s.indicator,
+            green_pin: s.green_pin,
+            red_pin: s.red_pin,
+            buzzer_pin: s.buzzer_pin,
+            buzzer: s.buzzer,
+            volume: s.volume,
+            mute: s.mute,
+        }
     }
 
     /// `[scan] frame_budget_ms` as a duration.
@@ -589,6 +675,10 @@ mod tests {
             ("[backend]\nurl = \"embedded\"\n[terminal]\nmax_amount = -5\n", "max_amount"),
             ("[backend]\nurl = \"embedded\"\n[offline]\nmax_sale = 500000\n", "offline.max_sale"),
             ("[backend]\nurl = \"embedded\"\n[offline]\nmax_age_s = 0\n", "offline.max_age_s"),
+            ("[backend]\nurl = \"embedded\"\n[signal]\nred_pin = 17\n", "three different pins"),
+            ("[backend]\nurl = \"embedded\"\n[signal]\ngreen_pin = 40\n", "signal.green_pin"),
+            ("[backend]\nurl = \"embedded\"\n[signal]\nbuzzer = \"hardware-pwm\"\nbuzzer_pin = 5\n", "BCM 12 or 18"),
+            ("[backend]\nurl = \"embedded\"\n[signal]\nindicator = \"lamp\"\n", "unknown variant `lamp`"),
         ];
         for (text, needle) in cases {
             let err = load_str(text).unwrap_err().to_string();

@@ -17,5 +17,6 @@ pub mod sale;
 pub mod sandbox;
 pub mod scan;
 pub mod setup;
+pub mod signal;
 pub mod store;
 pub mod terminal;

@@ -390,15 +390,7 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let (code, status) = charge_image(
-        &running.terminal,
-        &config,
-        amount,
-        image,
-        product,
-        common.json,
-    )
-    .await;
+    let (code, status) = charge_image(&running, &config, amount, image, product, common.json).await;
     settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
     code
@@ -428,7 +420,7 @@ async fn settle_backlog(
 /// One sale from an image, through the same checkout the touchscreen runs: its exit code,
 /// and the state it ended in (if it got that far).
 async fn charge_image(
-    terminal: &qrpos::terminal::Terminal,
+    running: &Running,
     config: &Config,
     amount: Won,
     image: &std::path::Path,
@@ -457,7 +449,13 @@ async fn charge_image(
         product: product.to_string(),
         scan_timeout: config.scan_timeout(),
     };
-    match checkout::run(terminal, &order, &mut rx, &mut |_| {}).await {
+    // The buzzer and LED answer as they will at the counter.
+    let mut signal = |step| {
+        if let checkout::Step::Signal(pattern) = step {
+            running.indicator.play(pattern);
+        }
+    };
+    match checkout::run(&running.terminal, &order, &mut rx, &mut signal).await {
         Ok(sale) => {
             print_sale(&sale, json);
             (exit_for(sale.status), Some(sale.status))
@@ -562,7 +560,7 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
         Err(e) => return fail(e),
     };
     let (code, status) = charge_image(
-        &running.terminal,
+        &running,
         &config,
         Won(amount),
         &image,
@@ -726,9 +724,9 @@ async fn queue(what: QueueCommand) -> ExitCode {
             eprintln!("qrpos: resolving and forwarding every {interval:?} until Ctrl-C");
             let Running {
                 terminal,
-                backend_url: _,
                 #[cfg(feature = "sandbox")]
                 embedded,
+                ..
             } = running;
             let terminal = std::sync::Arc::new(terminal);
             let json = common.json;
