@@ -35,38 +35,7 @@ pub struct Config {
     pub scan: ScanSection,
     pub offline: OfflineSection,
     pub camera: CameraSection,
-    pub signal: SignalSection,
-}
-
-/// The buzzer and the LED (BCM pin numbers; wiring in `hardware/`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SignalSection {
-    /// `auto` (GPIO on a Pi, simulated elsewhere), `gpio`, or `simulated`.
-    pub indicator: crate::signal::IndicatorKind,
-    pub green_pin: u8,
-    pub red_pin: u8,
-    pub buzzer_pin: u8,
-    /// `software-pwm`, `hardware-pwm` (BCM 12 or 18; needs the pwm overlay) or `active`.
-    pub buzzer: crate::signal::BuzzerKind,
-    /// 0 ..= 100.
-    pub volume: u8,
-    /// No tones, lights only.
-    pub mute: bool,
-}
-
-impl Default for SignalSection {
-    fn default() -> Self {
-        SignalSection {
-            indicator: crate::signal::IndicatorKind::Auto,
-            green_pin: 17,
-            red_pin: 27,
-            buzzer_pin: 18,
-            buzzer: crate::signal::BuzzerKind::SoftwarePwm,
-            volume: 50,
-            mute: false,
-        }
-    }
+    pub signal: crate::signal::SignalSettings,
 }
 
 /// When the backend is unreachable: which sales may be queued and forwarded later.
@@ -540,20 +509,6 @@ impl Config {
             return invalid("signal.volume", s.volume.to_string(), "must be 0 ..= 100");
         }
         Ok(())
-    }
-
-    /// `[signal]` for `signal::open`.
-    pub fn signal_settings(&self) -> crate::signal::SignalSettings {
-        let s = &self.signal;
-        crate::signal::SignalSettings {
-            kind: s.indicator,
-            green_pin: s.green_pin,
-            red_pin: s.red_pin,
-            buzzer_pin: s.buzzer_pin,
-            buzzer: s.buzzer,
-            volume: s.volume,
-            mute: s.mute,
-        }
     }
 
     /// `[scan] frame_budget_ms` as a duration.

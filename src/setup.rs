@@ -128,8 +128,7 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         policy,
         Arc::new(SystemClock),
     );
-    let (indicator, simulated) =
-        crate::signal::open(&config.signal_settings()).map_err(SetupError::Signal)?;
+    let (indicator, simulated) = crate::signal::open(&config.signal).map_err(SetupError::Signal)?;
     Ok(Running {
         terminal,
         backend_url: url,

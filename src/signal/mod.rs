@@ -150,7 +150,6 @@ pub trait Outputs: Send {
 /// Plays patterns on its own thread; [`Indicator::play`] returns at once.
 pub struct Indicator {
     commands: mpsc::Sender<Pattern>,
-    mute: bool,
 }
 
 impl Indicator {
@@ -184,7 +183,7 @@ impl Indicator {
             })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("the indicator thread did not start: {e}"));
-        Indicator { commands, mute }
+        Indicator { commands }
     }
 
     /// Plays `pattern`, cutting the one playing. Never blocks.
@@ -192,15 +191,15 @@ impl Indicator {
         // A stopped player thread only costs the beep, never the sale.
         let _ = self.commands.send(pattern);
     }
-
-    pub fn muted(&self) -> bool {
-        self.mute
-    }
 }
 
-/// Which outputs to play on (`[signal]` in the config).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which outputs to play on: `[signal]` in the config (BCM pin numbers; wiring in
+/// `hardware/`), checked by `Config::validate`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SignalSettings {
+    /// `auto` (GPIO on a Pi, simulated elsewhere), `gpio`, or `simulated`.
+    #[serde(rename = "indicator")]
     pub kind: IndicatorKind,
     pub green_pin: u8,
     pub red_pin: u8,
@@ -208,7 +207,22 @@ pub struct SignalSettings {
     pub buzzer: BuzzerKind,
     /// 0 ..= 100: the PWM duty cycle of the tone, up to a square wave.
     pub volume: u8,
+    /// No tones, lights only.
     pub mute: bool,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        SignalSettings {
+            kind: IndicatorKind::Auto,
+            green_pin: 17,
+            red_pin: 27,
+            buzzer_pin: 18,
+            buzzer: BuzzerKind::SoftwarePwm,
+            volume: 50,
+            mute: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
