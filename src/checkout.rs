@@ -86,7 +86,6 @@ pub async fn run(
                 why: "the frame source stopped".into(),
             },
             Err(_) => {
-                report(Step::Signal(Pattern::Error));
                 break Refusal::new(
                     "SCAN_TIMEOUT",
                     format!(
@@ -125,7 +124,12 @@ pub async fn run(
     let id = sale.id.clone();
     match t.cancel(sale, &end) {
         Ok(sale) => {
+            // Journaled first, then shown; a timeout also beeps (the cashier may have
+            // looked away).
             report(Step::Finished(sale.clone()));
+            if end.code == "SCAN_TIMEOUT" {
+                report(Step::Signal(Pattern::Error));
+            }
             Ok(sale)
         }
         Err(e) => Err(failed(e, t.journal().get(&id).ok(), false)),

@@ -498,11 +498,13 @@ impl Config {
                 "the green, red and buzzer pins must be three different pins",
             );
         }
-        if s.buzzer == crate::signal::BuzzerKind::HardwarePwm && ![12, 18].contains(&s.buzzer_pin) {
+        if s.buzzer == crate::signal::BuzzerKind::HardwarePwm
+            && ![12, 13, 18, 19].contains(&s.buzzer_pin)
+        {
             return invalid(
                 "signal.buzzer_pin",
                 s.buzzer_pin.to_string(),
-                "hardware PWM0 is on BCM 12 or 18",
+                "hardware PWM is on BCM 12, 13, 18 or 19",
             );
         }
         if s.volume > 100 {
@@ -632,7 +634,7 @@ mod tests {
             ("[backend]\nurl = \"embedded\"\n[offline]\nmax_age_s = 0\n", "offline.max_age_s"),
             ("[backend]\nurl = \"embedded\"\n[signal]\nred_pin = 17\n", "three different pins"),
             ("[backend]\nurl = \"embedded\"\n[signal]\ngreen_pin = 40\n", "signal.green_pin"),
-            ("[backend]\nurl = \"embedded\"\n[signal]\nbuzzer = \"hardware-pwm\"\nbuzzer_pin = 5\n", "BCM 12 or 18"),
+            ("[backend]\nurl = \"embedded\"\n[signal]\nbuzzer = \"hardware-pwm\"\nbuzzer_pin = 5\n", "BCM 12, 13, 18 or 19"),
             ("[backend]\nurl = \"embedded\"\n[signal]\nindicator = \"lamp\"\n", "unknown variant `lamp`"),
         ];
         for (text, needle) in cases {

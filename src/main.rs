@@ -386,14 +386,54 @@ async fn pay(common: &Common, amount: &str, image: &std::path::Path, product: &s
         Ok(a) => a,
         Err(e) => return fail(e),
     };
+    let signal = match Signal::open(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
     let running = match qrpos::setup::start(&config).await {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let (code, status) = charge_image(&running, &config, amount, image, product, common.json).await;
+    let (code, status) = charge_image(
+        &running.terminal,
+        &signal,
+        &config,
+        amount,
+        image,
+        product,
+        common.json,
+    )
+    .await;
     settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
+    signal.finish();
     code
+}
+
+/// The buzzer and LED of a command that sells (`pay`, `demo`); the others leave the pins
+/// alone, so they never disturb a running terminal's.
+struct Signal {
+    indicator: qrpos::signal::Indicator,
+    simulated: bool,
+}
+
+impl Signal {
+    fn open(config: &Config) -> Result<Signal, String> {
+        let (indicator, simulated) =
+            qrpos::signal::open(&config.signal).map_err(|e| format!("signal: {e}"))?;
+        Ok(Signal {
+            indicator,
+            simulated: simulated.is_some(),
+        })
+    }
+
+    /// On real pins the last pattern plays to its end before the command exits; a simulated
+    /// one is only logged, so nothing is worth waiting for.
+    fn finish(self) {
+        if !self.simulated {
+            self.indicator.finish();
+        }
+    }
 }
 
 /// After the sale (never before: the customer must not wait behind yesterday's backlog),
@@ -420,7 +460,8 @@ async fn settle_backlog(
 /// One sale from an image, through the same checkout the touchscreen runs: its exit code,
 /// and the state it ended in (if it got that far).
 async fn charge_image(
-    running: &Running,
+    terminal: &qrpos::terminal::Terminal,
+    signal: &Signal,
     config: &Config,
     amount: Won,
     image: &std::path::Path,
@@ -450,12 +491,12 @@ async fn charge_image(
         scan_timeout: config.scan_timeout(),
     };
     // The buzzer and LED answer as they will at the counter.
-    let mut signal = |step| {
+    let mut report = |step| {
         if let checkout::Step::Signal(pattern) = step {
-            running.indicator.play(pattern);
+            signal.indicator.play(pattern);
         }
     };
-    match checkout::run(&running.terminal, &order, &mut rx, &mut signal).await {
+    match checkout::run(terminal, &order, &mut rx, &mut report).await {
         Ok(sale) => {
             print_sale(&sale, json);
             (exit_for(sale.status), Some(sale.status))
@@ -555,12 +596,17 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
             );
         }
     }
+    let signal = match Signal::open(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
     let running = match qrpos::setup::start(&config).await {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
     let (code, status) = charge_image(
-        &running,
+        &running.terminal,
+        &signal,
         &config,
         Won(amount),
         &image,
@@ -570,6 +616,7 @@ async fn demo(common: &Common, amount: u64) -> ExitCode {
     .await;
     settle_backlog(&running.terminal, &config, status).await;
     running.stop().await;
+    signal.finish();
     let _ = std::fs::remove_dir_all(&dir);
     code
 }

@@ -23,18 +23,12 @@ pub enum SetupError {
     Sandbox(String),
     #[error("backend.url is \"embedded\" but this build has no sandbox (built without the `sandbox` feature)")]
     NoSandbox,
-    #[error("signal: {0}")]
-    Signal(String),
 }
 
 /// A terminal plus whatever must stay alive with it (the embedded sandbox).
 pub struct Running {
     pub terminal: Terminal,
     pub backend_url: String,
-    /// The buzzer and LED (`[signal]`).
-    pub indicator: crate::signal::Indicator,
-    /// What the simulated LED and buzzer show, when they are simulated (for a screen).
-    pub simulated: Option<crate::signal::SimulatedState>,
     #[cfg(feature = "sandbox")]
     pub embedded: Option<crate::sandbox::Sandbox>,
 }
@@ -128,12 +122,9 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         policy,
         Arc::new(SystemClock),
     );
-    let (indicator, simulated) = crate::signal::open(&config.signal).map_err(SetupError::Signal)?;
     Ok(Running {
         terminal,
         backend_url: url,
-        indicator,
-        simulated,
         #[cfg(feature = "sandbox")]
         embedded,
     })

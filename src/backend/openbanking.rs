@@ -236,14 +236,16 @@ impl OpenBankingGateway {
     }
 }
 
-/// Reports a `withdraw/fin_num` reply to `w`. An approval that does not echo our id is not an
-/// answer about our sale ([`crate::sale::RESULT_MISMATCH`]): only a result query settles it.
+/// Reports a `withdraw/fin_num` reply to `w`. A reply that names another id, or an approval
+/// that does not echo ours, is not an answer about our sale
+/// ([`crate::sale::RESULT_MISMATCH`]): only a result query settles it.
 fn read_withdraw(reply: &RawReply, w: &Withdrawal) -> Answer {
     let rsp = match json_strings_object::<WithdrawResponse>(reply) {
         Ok((rsp, _)) => rsp,
         Err(garbage) => return garbage,
     };
-    if rsp.rsp_code == "A0000" && rsp.bank_tran_id != w.bank_tran_id {
+    let names_another = !rsp.bank_tran_id.is_empty() && rsp.bank_tran_id != w.bank_tran_id;
+    if names_another || (rsp.rsp_code == "A0000" && rsp.bank_tran_id != w.bank_tran_id) {
         return result_mismatch(reply.status, &w.bank_tran_id, &["bank_tran_id"]);
     }
     Answer::Reply {

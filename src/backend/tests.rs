@@ -440,10 +440,15 @@ async fn ob_replies_with_nulls_numbers_and_unknown_fields_are_read() {
                  "bank_rsp_code": "000", "tran_amt": 15000, "wd_fintech_use_num": FINTECH,
                  "wd_account_holder_name": null}]}),
         ),
-        // An approval that does not name our id is not an answer about our sale.
+        // An approval that does not name our id is not an answer about our sale…
         json(
             200,
             json!({"rsp_code": "A0000", "bank_rsp_code": "000", "tran_amt": "15000"}),
+        ),
+        // …nor is a refusal that names another sale's.
+        json(
+            200,
+            json!({"rsp_code": "A0002", "bank_rsp_code": "453", "bank_tran_id": "M202300440U999999999"}),
         ),
     ])
     .await;
@@ -461,9 +466,11 @@ async fn ob_replies_with_nulls_numbers_and_unknown_fields_are_read() {
         gw.query(&fintech(), "20261121", "20261121150000").await,
         approved
     );
-    match gw.withdraw(&fintech()).await {
-        Answer::Reply { code, .. } => assert_eq!(code, crate::sale::RESULT_MISMATCH),
-        other => panic!("{other:?}"),
+    for _ in 0..2 {
+        match gw.withdraw(&fintech()).await {
+            Answer::Reply { code, .. } => assert_eq!(code, crate::sale::RESULT_MISMATCH),
+            other => panic!("{other:?}"),
+        }
     }
     assert_eq!(
         server.requests()[1].header("content-type"),

@@ -117,7 +117,7 @@ async fn no_code_within_the_scan_timeout_cancels_the_sale() {
         (sale.status, sale.code.as_deref()),
         (Status::Cancelled, Some("SCAN_TIMEOUT"))
     );
-    assert_eq!(steps, ["opened", "signal:Error", "finished:cancelled"]);
+    assert_eq!(steps, ["opened", "finished:cancelled", "signal:Error"]);
 }
 
 #[tokio::test]

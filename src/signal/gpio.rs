@@ -3,6 +3,35 @@
 use super::{BuzzerKind, Light, Output, Outputs, SignalSettings};
 use rppal::gpio::{Gpio, OutputPin};
 use rppal::pwm::{Channel, Polarity, Pwm};
+use rppal::system::{DeviceInfo, Model};
+
+/// Why the pins could not be claimed; `off_pi`: this is no Raspberry Pi at all.
+pub(super) struct OpenError {
+    pub(super) why: String,
+    pub(super) off_pi: bool,
+}
+
+/// The hardware PWM channel behind a BCM pin: on a Pi 5, 12/13/18/19 are PWM0–3; on older
+/// models 12 and 18 share PWM0, 13 and 19 PWM1 (the overlay picks the pin).
+fn pwm_channel(pin: u8, model: Model) -> Option<Channel> {
+    match (model, pin) {
+        (Model::RaspberryPi5 | Model::RaspberryPi500 | Model::RaspberryPiComputeModule5, 12) => {
+            Some(Channel::Pwm0)
+        }
+        (Model::RaspberryPi5 | Model::RaspberryPi500 | Model::RaspberryPiComputeModule5, 13) => {
+            Some(Channel::Pwm1)
+        }
+        (Model::RaspberryPi5 | Model::RaspberryPi500 | Model::RaspberryPiComputeModule5, 18) => {
+            Some(Channel::Pwm2)
+        }
+        (Model::RaspberryPi5 | Model::RaspberryPi500 | Model::RaspberryPiComputeModule5, 19) => {
+            Some(Channel::Pwm3)
+        }
+        (_, 12 | 18) => Some(Channel::Pwm0),
+        (_, 13 | 19) => Some(Channel::Pwm1),
+        _ => None,
+    }
+}
 
 enum Buzzer {
     /// Software PWM on a GPIO pin (`volume` is the duty cycle).
@@ -21,20 +50,40 @@ pub(super) struct Pins {
 
 impl Pins {
     /// Claims the pins. Off a Pi rppal reports an unknown model: the error says so.
-    pub(super) fn open(s: &SignalSettings) -> Result<Pins, String> {
-        let gpio = Gpio::new().map_err(|e| format!("GPIO: {e}"))?;
+    pub(super) fn open(s: &SignalSettings) -> Result<Pins, OpenError> {
+        let failed = |why: String| OpenError { why, off_pi: false };
+        let gpio = Gpio::new().map_err(|e| OpenError {
+            off_pi: matches!(e, rppal::gpio::Error::UnknownModel),
+            why: format!("GPIO: {e}"),
+        })?;
         let pin = |n: u8| {
             gpio.get(n)
                 .map(|p| p.into_output_low())
-                .map_err(|e| format!("GPIO BCM {n}: {e}"))
+                .map_err(|e| failed(format!("GPIO BCM {n}: {e}")))
         };
         let buzzer = match s.buzzer {
             BuzzerKind::SoftwarePwm => Buzzer::Software(pin(s.buzzer_pin)?),
             BuzzerKind::Active => Buzzer::Active(pin(s.buzzer_pin)?),
-            BuzzerKind::HardwarePwm => Buzzer::Hardware(
-                Pwm::with_frequency(Channel::Pwm0, 2000.0, 0.0, Polarity::Normal, false)
-                    .map_err(|e| format!("hardware PWM0 (dtoverlay=pwm in config.txt?): {e}"))?,
-            ),
+            BuzzerKind::HardwarePwm => {
+                let model = DeviceInfo::new()
+                    .map_err(|e| failed(format!("which Raspberry Pi: {e}")))?
+                    .model();
+                let channel = pwm_channel(s.buzzer_pin, model).ok_or_else(|| {
+                    failed(format!(
+                        "BCM {} has no hardware PWM on a {model}",
+                        s.buzzer_pin
+                    ))
+                })?;
+                Buzzer::Hardware(
+                    Pwm::with_frequency(channel, 2000.0, 0.0, Polarity::Normal, false).map_err(
+                        |e| {
+                            failed(format!(
+                                "hardware {channel} (dtoverlay=pwm in config.txt?): {e}"
+                            ))
+                        },
+                    )?,
+                )
+            }
         };
         Ok(Pins {
             green: pin(s.green_pin)?,

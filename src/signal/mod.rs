@@ -147,28 +147,39 @@ pub trait Outputs: Send {
     fn show(&mut self, output: Output);
 }
 
-/// Plays patterns on its own thread; [`Indicator::play`] returns at once.
+/// Plays patterns on its own thread; [`Indicator::play`] returns at once. Dropping it turns
+/// everything off and waits for the thread, so no pin is left on.
 pub struct Indicator {
-    commands: mpsc::Sender<Pattern>,
+    commands: Option<mpsc::Sender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Command {
+    Play(Pattern),
+    /// Let the pattern playing end, then stop.
+    Finish,
 }
 
 impl Indicator {
     /// Starts the player thread on `outputs`.
     pub fn start(mut outputs: Box<dyn Outputs>, mute: bool) -> Indicator {
-        let (commands, rx) = mpsc::channel::<Pattern>();
-        std::thread::Builder::new()
+        let (commands, rx) = mpsc::channel::<Command>();
+        let thread = std::thread::Builder::new()
             .name("qrpos-indicator".into())
             .spawn(move || {
                 let mut player = Player::default();
+                let mut finishing = false;
                 loop {
                     let next = match player.due() {
                         Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+                        None if finishing => Err(mpsc::RecvTimeoutError::Disconnected),
                         None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                     };
                     match next {
-                        Ok(pattern) => {
+                        Ok(Command::Play(pattern)) => {
                             outputs.show(player.start(cues(pattern, mute), Instant::now()))
                         }
+                        Ok(Command::Finish) => finishing = true,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             if let Some(out) = player.tick(Instant::now()) {
                                 outputs.show(out);
@@ -181,15 +192,42 @@ impl Indicator {
                     }
                 }
             })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!("the indicator thread did not start: {e}"));
-        Indicator { commands }
+            .map_err(|e| tracing::error!("the indicator thread did not start: {e}"))
+            .ok();
+        Indicator {
+            commands: Some(commands),
+            thread,
+        }
     }
 
     /// Plays `pattern`, cutting the one playing. Never blocks.
     pub fn play(&self, pattern: Pattern) {
         // A stopped player thread only costs the beep, never the sale.
-        let _ = self.commands.send(pattern);
+        if let Some(c) = &self.commands {
+            let _ = c.send(Command::Play(pattern));
+        }
+    }
+
+    /// Lets the pattern playing end (a short-lived command's last beep), then turns off.
+    pub fn finish(mut self) {
+        if let Some(c) = &self.commands {
+            let _ = c.send(Command::Finish);
+        }
+        // The thread ends by itself once the pattern is over: the channel stays open till
+        // then, or its closing would cut the pattern.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Indicator {
+    /// Cuts the pattern, turns everything off and waits for that.
+    fn drop(&mut self) {
+        drop(self.commands.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -245,9 +283,10 @@ pub enum BuzzerKind {
     Active,
 }
 
-/// The indicator the settings ask for. `Auto` off a Pi (rppal: unknown model), or GPIO that
-/// cannot be opened, falls back to the simulated pair and says so once in the log; `Gpio`
-/// that cannot be opened is an error.
+/// The indicator the settings ask for. `Auto` off a Pi (rppal: unknown model) falls back to
+/// the simulated pair and says so once in the log; on a Pi whose GPIO cannot be opened it
+/// falls back too, with a warning (no beeps at the counter is worth knowing). `Gpio` that
+/// cannot be opened is an error.
 pub fn open(settings: &SignalSettings) -> Result<(Indicator, Option<SimulatedState>), String> {
     let simulated = || {
         let sim = Simulated::new();
@@ -257,11 +296,19 @@ pub fn open(settings: &SignalSettings) -> Result<(Indicator, Option<SimulatedSta
     match settings.kind {
         IndicatorKind::Simulated => Ok(simulated()),
         IndicatorKind::Gpio => gpio::Pins::open(settings)
-            .map(|pins| (Indicator::start(Box::new(pins), settings.mute), None)),
+            .map(|pins| (Indicator::start(Box::new(pins), settings.mute), None))
+            .map_err(|e| e.why),
         IndicatorKind::Auto => match gpio::Pins::open(settings) {
             Ok(pins) => Ok((Indicator::start(Box::new(pins), settings.mute), None)),
-            Err(why) => {
-                tracing::info!("no GPIO here ({why}): the buzzer and LED are simulated");
+            Err(e) if e.off_pi => {
+                tracing::info!("no GPIO here ({}): the buzzer and LED are simulated", e.why);
+                Ok(simulated())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the buzzer and LED cannot be driven ({}): simulated instead",
+                    e.why
+                );
                 Ok(simulated())
             }
         },
