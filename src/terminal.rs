@@ -198,14 +198,8 @@ impl Terminal {
     /// business day it filed it under (the day to query with).
     pub(crate) fn note_answer(&self, sale: &mut Sale, answer: &Answer) {
         sale.backend_answered |= answer.reached_backend();
-        if let Answer::Reply {
-            bank_tran_date: Some(d),
-            ..
-        } = answer
-        {
-            if sale::is_date(d) {
-                sale.reply_date = Some(d.clone());
-            }
+        if let Answer::Reply { bank_tran_date, .. } = answer {
+            sale.keep_reply_date(bank_tran_date.as_deref());
         }
     }
 
@@ -666,9 +660,7 @@ impl Terminal {
                 sale.message = Some(message);
             }
             Outcome::Approved { bank_tran_date } => {
-                if let Some(d) = bank_tran_date.filter(|d| sale::is_date(d)) {
-                    sale.reply_date = Some(d);
-                }
+                sale.keep_reply_date(bank_tran_date.as_deref());
                 sale.advance(Status::Approved, now, format!("approved ({via})"))?;
                 sale.code = Some("A0000".into());
                 sale.message = Some(format!("approved: {}", sale.amount));

@@ -15,4 +15,4 @@ pub use outcome::{
     classify_pay_request, classify_pay_status, classify_transfer_result, classify_withdrawal,
     not_found_outcome, Answer, Outcome, QueryAnswer, RESULT_MISMATCH,
 };
-pub use state::{is_date, IllegalTransition, Protocol, Sale, Status, Transition};
+pub use state::{IllegalTransition, Protocol, Sale, Status, Transition};

@@ -191,6 +191,14 @@ impl Sale {
         }
     }
 
+    /// Keeps the `bank_tran_date` a reply gave, if it is a real day (an unreadable one would
+    /// send every later query to the wrong day).
+    pub fn keep_reply_date(&mut self, bank_tran_date: Option<&str>) {
+        if let Some(d) = bank_tran_date.filter(|d| is_date(d)) {
+            self.reply_date = Some(d.to_string());
+        }
+    }
+
     /// The business days (`yyyyMMdd`) a result query must name, most likely first. The bank
     /// dates a transfer by the day it received it: the reply's `bank_tran_date` when one came.
     /// Else the day of `tran_dtime` and both days beside it, the nearer first: the request may
@@ -261,7 +269,7 @@ impl Sale {
 }
 
 /// `yyyyMMdd` and a real calendar day.
-pub fn is_date(s: &str) -> bool {
+fn is_date(s: &str) -> bool {
     s.len() == 8 && chrono::NaiveDate::parse_from_str(s, "%Y%m%d").is_ok()
 }
 
