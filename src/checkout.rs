@@ -73,8 +73,10 @@ pub async fn run(
         sale,
         may_have_been_sent,
     };
-    let sale = t
-        .open_sale(order.amount, &order.product)
+    // Held until this function returns: the background resolver must not cancel the sale
+    // while it waits for a code, nor query it while it is being charged.
+    let (sale, _hold) = t
+        .open_held_sale(order.amount, &order.product)
         .map_err(|e| failed(e, None, false))?;
     report(Step::Opened(sale.clone()));
     let deadline = tokio::time::Instant::now() + order.scan_timeout;

@@ -36,6 +36,36 @@ pub struct Config {
     pub offline: OfflineSection,
     pub camera: CameraSection,
     pub signal: crate::signal::SignalSettings,
+    pub ui: UiSection,
+}
+
+/// The touchscreen (`qrpos run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSection {
+    /// `ko` (default) or `en`.
+    pub language: String,
+    /// The operator PIN for settings, 4–8 digits. Unset: the first opening of settings
+    /// chooses one (kept hashed beside the journal). There is no default PIN.
+    pub operator_pin: Option<String>,
+    /// How long a sale's result stays on screen unless tapped away.
+    pub result_timeout_s: u64,
+    /// Settings lock again after this long without a touch.
+    pub lock_after_s: u64,
+    /// Products offered on the amount screen (optional; none: "QR payment").
+    pub products: Vec<String>,
+}
+
+impl Default for UiSection {
+    fn default() -> Self {
+        UiSection {
+            language: "ko".into(),
+            operator_pin: None,
+            result_timeout_s: 120,
+            lock_after_s: 60,
+            products: Vec::new(),
+        }
+    }
 }
 
 /// When the backend is unreachable: which sales may be queued and forwarded later.
@@ -231,6 +261,7 @@ impl Config {
         let mut c = Config::default();
         c.backend.url = EMBEDDED.into();
         c.scan.trust_sandbox_key = true;
+        c.ui.products = vec!["아메리카노".into(), "카페라테".into(), "케이크".into()];
         c
     }
 
@@ -381,6 +412,7 @@ impl Config {
         }
         self.validate_scanner()?;
         self.validate_signal()?;
+        self.validate_ui()?;
         for key in &self.scan.trusted_keys {
             if crate::scan::TrustedKeys::new()
                 .add_base64(key.id, &key.public_key)
@@ -392,6 +424,40 @@ impl Config {
                     "must be a 32-byte Ed25519 key in Base64",
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_ui(&self) -> Result<(), ConfigError> {
+        let u = &self.ui;
+        let invalid = |field: &'static str, value: &str, why: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                why: why.to_string(),
+            })
+        };
+        if !matches!(u.language.as_str(), "ko" | "en") {
+            return invalid("ui.language", &u.language, "must be \"ko\" or \"en\"");
+        }
+        if let Some(pin) = &u.operator_pin {
+            if !(4..=8).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+                // The PIN itself is a secret: never repeated in a message.
+                return invalid("ui.operator_pin", "…", "must be 4 to 8 digits");
+            }
+        }
+        if u.result_timeout_s == 0 {
+            return invalid("ui.result_timeout_s", "0", "must be at least 1 s");
+        }
+        if u.lock_after_s == 0 {
+            return invalid("ui.lock_after_s", "0", "must be at least 1 s");
+        }
+        if let Some(p) = u
+            .products
+            .iter()
+            .find(|p| p.trim().is_empty() || p.chars().count() > 20)
+        {
+            return invalid("ui.products", p, "each product needs 1 to 20 characters");
         }
         Ok(())
     }

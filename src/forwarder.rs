@@ -26,7 +26,7 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
         .journal()
         .open_sales()?
         .into_iter()
-        .filter(|s| s.status == Status::Queued)
+        .filter(|s| s.status == Status::Queued && !t.is_held(&s.id))
         .collect();
     for mut sale in queued {
         let now = now_ms(&t.clock().now());
@@ -150,4 +150,47 @@ async fn pass_reporting(t: &Terminal, report: &impl Fn(&Sale)) -> Result<bool, T
     let forwarded = forward_queued(t).await?;
     forwarded.sales.iter().for_each(report);
     Ok(forwarded.offline)
+}
+
+/// The offline queue at a glance: for `qrpos queue status` and the touchscreen's status bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    pub queued_count: usize,
+    pub queued_amount: crate::sale::Won,
+    /// Age of the oldest queued sale (never negative, even with a clock set back).
+    pub oldest_age_s: Option<i64>,
+    /// Sent but not yet confirmed: the resolver is asking.
+    pub unknown_count: usize,
+    /// Sales (and unreadable records) that need the merchant.
+    pub attention_count: usize,
+}
+
+pub fn queue_status(t: &Terminal) -> Result<QueueStatus, crate::store::StoreError> {
+    let now = now_ms(&t.clock().now());
+    let open = t.journal().open_sales()?;
+    let queued: Vec<&Sale> = open
+        .iter()
+        .filter(|s| matches!(s.status, Status::Queued | Status::Forwarded))
+        .collect();
+    let attention = t
+        .journal()
+        .all_sales()?
+        .iter()
+        .filter(|s| s.attention.is_some())
+        .count()
+        + t.journal().damaged()?.len();
+    Ok(QueueStatus {
+        queued_count: queued.len(),
+        queued_amount: crate::sale::Won(queued.iter().map(|s| s.amount.0).sum()),
+        oldest_age_s: queued
+            .iter()
+            .map(|s| s.created_at_ms)
+            .min()
+            .map(|c| (now - c).max(0) / 1000),
+        unknown_count: open
+            .iter()
+            .filter(|s| matches!(s.status, Status::Submitted | Status::Unknown))
+            .count(),
+        attention_count: attention,
+    })
 }

@@ -20,3 +20,5 @@ pub mod setup;
 pub mod signal;
 pub mod store;
 pub mod terminal;
+#[cfg(feature = "ui")]
+pub mod ui;

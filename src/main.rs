@@ -17,12 +17,31 @@ use std::time::Instant;
     about = "QR payment terminal: camera → QR → open-banking withdrawal"
 )]
 struct Cli {
+    /// Without a command: `run`, the touchscreen terminal.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The terminal: the touchscreen UI (a window on a desktop, full screen on the Pi's
+    /// console), the camera, the buzzer and LED, and the background forwarder.
+    #[cfg(feature = "ui")]
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Frame source, overriding `[camera]`: a device (`0`, `/dev/video2`), `replay:DIR`
+        /// (a folder or file of frames, looped), or `demo` (a fresh one-time code of the
+        /// sandbox customer alice at each sale: the desktop demo without a webcam).
+        #[arg(long)]
+        camera: Option<String>,
+    },
+    /// The touchscreen's screens without a display.
+    #[cfg(feature = "ui")]
+    Ui {
+        #[command(subcommand)]
+        what: UiCommand,
+    },
     /// Run a whole sale headless: the demo (a one-time code for `alice`, paid through the embedded sandbox).
     Demo {
         #[command(flatten)]
@@ -89,6 +108,23 @@ enum Command {
         /// TOML file of customers replacing the seeded ones.
         #[arg(long)]
         accounts: Option<PathBuf>,
+    },
+}
+
+#[cfg(feature = "ui")]
+#[derive(Subcommand)]
+enum UiCommand {
+    /// Render every screen in every state to PNG (software renderer, no display):
+    /// OUT/<width>x<height>/<language>/<screen>.png.
+    Snapshot {
+        #[arg(long)]
+        out: PathBuf,
+        /// Sizes to render, e.g. `800x480,1280x720`.
+        #[arg(long, value_delimiter = ',', default_value = "800x480,1280x720")]
+        sizes: Vec<String>,
+        /// Languages to render.
+        #[arg(long, value_delimiter = ',', default_value = "ko,en")]
+        languages: Vec<String>,
     },
 }
 
@@ -189,7 +225,7 @@ enum QrCommand {
 }
 
 /// Options of every command that talks to a backend or the journal.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 struct Common {
     /// TOML config file (default: the built-in demo config with the embedded sandbox).
     #[arg(long)]
@@ -248,7 +284,28 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    #[cfg(feature = "ui")]
+    let command = cli.command.unwrap_or(Command::Run {
+        common: Common::default(),
+        camera: None,
+    });
+    #[cfg(not(feature = "ui"))]
+    let Some(command) = cli.command
+    else {
+        return fail("this build has no touchscreen (feature `ui`): give a command, see --help");
+    };
+    match command {
+        #[cfg(feature = "ui")]
+        Command::Run { common, camera } => run(&common, camera.as_deref()).await,
+        #[cfg(feature = "ui")]
+        Command::Ui {
+            what:
+                UiCommand::Snapshot {
+                    out,
+                    sizes,
+                    languages,
+                },
+        } => ui_snapshot(&out, &sizes, &languages),
         Command::Pay {
             amount,
             qr_image,
@@ -307,6 +364,136 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+    }
+}
+
+/// `qrpos run`: the touchscreen terminal until its window closes (or Ctrl-C / SIGTERM).
+#[cfg(feature = "ui")]
+async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
+    use qrpos::config::FrameSourceKind;
+    use qrpos::ui::{Counter, Deps};
+    use slint::ComponentHandle;
+    use std::sync::Arc;
+    let mut config = match common.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let mut demo_customer = None;
+    match camera {
+        None => {}
+        Some("demo") if cfg!(feature = "sandbox") => demo_customer = Some("alice".to_string()),
+        Some("demo") => return fail("--camera demo needs the sandbox (feature `sandbox`)"),
+        Some(s) if s.starts_with("replay:") => {
+            config.camera.source = FrameSourceKind::Replay;
+            config.camera.replay_dir = Some(PathBuf::from(&s["replay:".len()..]));
+        }
+        Some(device) => {
+            config.camera.source = FrameSourceKind::Camera;
+            config.camera.device = device.to_string();
+        }
+    }
+    if let Err(e) = config.validate() {
+        return fail(e);
+    }
+    // The window first: with no display there is nothing to start the rest for.
+    let app = match qrpos::ui::App::new() {
+        Ok(app) => app,
+        Err(e) => return fail(qrpos::ui::no_display_help(&e)),
+    };
+    let (indicator, simulated) = match qrpos::signal::open(&config.signal) {
+        Ok(opened) => opened,
+        Err(e) => return fail(format!("signal: {e}")),
+    };
+    let running = match qrpos::setup::start(&config).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Running {
+        terminal,
+        backend_url,
+        #[cfg(feature = "sandbox")]
+        embedded,
+    } = running;
+    let counter = Counter::start(
+        app,
+        Deps {
+            terminal: Arc::new(terminal),
+            config,
+            backend_url,
+            indicator: Arc::new(indicator),
+            simulated,
+            runtime: tokio::runtime::Handle::current(),
+            demo_customer,
+        },
+    );
+    // Ctrl-C / SIGTERM (systemd) close the window like its close button.
+    let weak = counter.app().as_weak();
+    tokio::spawn(async move {
+        stop_requested().await;
+        let _ = weak.upgrade_in_event_loop(|app| {
+            let _ = app.hide();
+        });
+        let _ = slint::quit_event_loop();
+    });
+    let shown = counter.app().run();
+    drop(counter);
+    #[cfg(feature = "sandbox")]
+    if let Some(s) = embedded {
+        s.shutdown().await;
+    }
+    match shown {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(qrpos::ui::no_display_help(&e)),
+    }
+}
+
+#[cfg(feature = "ui")]
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(feature = "ui")]
+fn ui_snapshot(out: &std::path::Path, sizes: &[String], languages: &[String]) -> ExitCode {
+    let mut parsed = Vec::new();
+    for size in sizes {
+        match size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        {
+            Some((w, h)) if (320..=3840).contains(&w) && (240..=2160).contains(&h) => {
+                parsed.push((w, h))
+            }
+            _ => {
+                return fail(format!(
+                    "--sizes: {size:?} is not WIDTHxHEIGHT (320x240 to 3840x2160)"
+                ))
+            }
+        }
+    }
+    if let Some(l) = languages
+        .iter()
+        .find(|l| !matches!(l.as_str(), "ko" | "en"))
+    {
+        return fail(format!("--languages: {l:?} is not ko or en"));
+    }
+    let languages: Vec<&str> = languages.iter().map(String::as_str).collect();
+    match qrpos::ui::snapshot::render_all(out, &parsed, &languages) {
+        Ok(files) => {
+            println!("{} screens written under {}", files.len(), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -799,28 +986,14 @@ fn queue_status(
     t: &qrpos::terminal::Terminal,
     online: bool,
 ) -> Result<serde_json::Value, qrpos::store::StoreError> {
-    use qrpos::clock::Clock;
-    let now_ms = qrpos::clock::SystemClock.now().timestamp_millis();
-    let open = t.journal().open_sales()?;
-    let queued: Vec<&Sale> = open
-        .iter()
-        .filter(|s| matches!(s.status, Status::Queued | Status::Forwarded))
-        .collect();
-    let attention = t
-        .journal()
-        .all_sales()?
-        .iter()
-        .filter(|s| s.attention.is_some())
-        .count()
-        + t.journal().damaged()?.len();
+    let q = qrpos::forwarder::queue_status(t)?;
     Ok(serde_json::json!({
         "online": online,
-        "queued_count": queued.len(),
-        "queued_amount": queued.iter().map(|s| s.amount.0).sum::<u64>(),
-        // A wall clock set back must not make an age negative.
-        "oldest_age_s": queued.iter().map(|s| s.created_at_ms).min().map(|c| (now_ms - c).max(0) / 1000),
-        "unknown_count": open.iter().filter(|s| matches!(s.status, Status::Submitted | Status::Unknown)).count(),
-        "attention_count": attention,
+        "queued_count": q.queued_count,
+        "queued_amount": q.queued_amount.0,
+        "oldest_age_s": q.oldest_age_s,
+        "unknown_count": q.unknown_count,
+        "attention_count": q.attention_count,
     }))
 }
 

@@ -11,7 +11,7 @@ use crate::sale::{self, Answer, Outcome, Protocol, Sale, Status, Won};
 use crate::scan::{Payload, PayloadError, TrustedKeys};
 use crate::store::{Journal, NonceUse, StoreError};
 use chrono::{DateTime, FixedOffset};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,27 @@ pub struct Terminal {
     /// Monotonic instants of this process's [`Moment`]s per sale id. A sale an earlier run
     /// left has none: its waits are measured on the journaled wall-clock times instead.
     moments: Mutex<HashMap<(String, Moment), Instant>>,
+    /// Sales a checkout of this process is working on (see [`Terminal::open_held_sale`]):
+    /// the resolver and the forwarder leave them alone, or a background pass would cancel a
+    /// sale waiting for its code as abandoned, or query one while its charge is under way.
+    in_hand: Mutex<HashSet<String>>,
+}
+
+/// A sale held by a checkout: released when dropped (the checkout ended, or was dropped).
+/// From then on the resolver may take it, e.g. to confirm an unknown outcome.
+pub struct Hold<'a> {
+    terminal: &'a Terminal,
+    sale_id: String,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.terminal
+            .in_hand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.sale_id);
+    }
 }
 
 pub(crate) fn now_ms(t: &DateTime<FixedOffset>) -> i64 {
@@ -139,6 +160,7 @@ impl Terminal {
             policy,
             clock,
             moments: Mutex::new(HashMap::new()),
+            in_hand: Mutex::new(HashSet::new()),
         }
     }
 
@@ -229,6 +251,35 @@ impl Terminal {
     /// Step 1–2 of a sale: the amount is checked, the ids allocated, and the sale journaled
     /// (durably) before any code is read.
     pub fn open_sale(&self, amount: Won, product: &str) -> Result<Sale, TerminalError> {
+        self.open(amount, product, false)
+    }
+
+    /// [`Terminal::open_sale`] for a checkout running beside the background resolver and
+    /// forwarder: the sale is held from the moment it is journaled (inside the same
+    /// transaction's closure, so no background pass can see it unheld) until the [`Hold`]
+    /// is dropped.
+    pub fn open_held_sale(
+        &self,
+        amount: Won,
+        product: &str,
+    ) -> Result<(Sale, Hold<'_>), TerminalError> {
+        let sale = self.open(amount, product, true)?;
+        let hold = Hold {
+            terminal: self,
+            sale_id: sale.id.clone(),
+        };
+        Ok((sale, hold))
+    }
+
+    /// Whether a checkout of this process holds the sale.
+    pub fn is_held(&self, sale_id: &str) -> bool {
+        self.in_hand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(sale_id)
+    }
+
+    fn open(&self, amount: Won, product: &str, hold: bool) -> Result<Sale, TerminalError> {
         if amount.0 == 0 {
             return Err(sale::AmountError::Zero.into());
         }
@@ -258,6 +309,12 @@ impl Terminal {
             &date,
             now_ms(&now),
             |id, btid| {
+                if hold {
+                    self.in_hand
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id.clone());
+                }
                 Sale::new(
                     id,
                     btid,
@@ -384,6 +441,9 @@ impl Terminal {
         self.journal.prune_nonces(self.clock.now().timestamp())?;
         let mut touched = Vec::new();
         for mut sale in self.journal.open_sales()? {
+            if self.is_held(&sale.id) {
+                continue;
+            }
             match sale.status {
                 Status::Created => {
                     let refusal = Refusal::new(
