@@ -5,8 +5,13 @@
 #   libclang-dev                  : the nokhwa camera crate (bindgen for V4L2)
 #   gcc, libc6-dev                : crates that compile C
 #   faketime                      : the tests that run the terminal on other dates
+#   libudev-dev, libinput-dev,
+#   libxkbcommon-dev              : the touchscreen on the Linux console (Slint linuxkms)
+#   fonts-nanum, fonts-dejavu-core: Korean and Latin type for the screens
+#   xvfb, xauth, xdotool          : the test that runs `qrpos run` in a real X window
 set -euo pipefail
-packages=(pkg-config libfontconfig-dev libclang-dev gcc libc6-dev faketime)
+packages=(pkg-config libfontconfig-dev libclang-dev gcc libc6-dev faketime
+  libudev-dev libinput-dev libxkbcommon-dev fonts-nanum fonts-dejavu-core xvfb xauth xdotool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

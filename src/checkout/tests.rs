@@ -171,3 +171,34 @@ async fn a_replayed_code_is_refused_and_scanning_goes_on() {
         "{steps:?}"
     );
 }
+
+#[tokio::test]
+async fn the_background_resolver_leaves_a_sale_the_checkout_holds_alone() {
+    let w = World::at("2026-11-21 12:00:00").await;
+    let t = w.terminal(true);
+    let (tx, mut rx) = mpsc::channel(8);
+    let mut opened = None;
+    let mut report = |s| {
+        if let Step::Opened(sale) = s {
+            opened = Some(sale.id);
+        }
+    };
+    let the_order = order(4500);
+    let checkout = run(&t, &the_order, &mut rx, &mut report);
+    // While the checkout waits for a code, a resolver pass (the touchscreen runs one every
+    // few seconds) must not cancel the waiting sale as abandoned.
+    let resolver = async {
+        tokio::task::yield_now().await;
+        let touched = t.resolve_open().await.expect("resolve");
+        tx.send(Input::Read(vec![w.code_text("alice")])).await.unwrap();
+        touched
+    };
+    let (sale, touched) = tokio::join!(checkout, resolver);
+    assert!(touched.is_empty(), "the resolver took {touched:?}");
+    let sale = sale.expect("checkout");
+    drop(report);
+    assert_eq!(Some(sale.id.clone()), opened);
+    assert_eq!(sale.status, Status::Approved);
+    // Released once the checkout is over: an old open sale is the resolver's again.
+    assert!(!t.is_held(&sale.id));
+}

@@ -212,6 +212,17 @@ pub fn shots() -> Vec<Shot> {
             },
         },
         Shot {
+            name: "amount-no-products",
+            set: |p| {
+                p.set_products(slint::ModelRc::default());
+                p.set_amount_text(Won(12_000).to_string().into());
+                p.set_can_charge(true);
+                p.set_product("".into());
+                p.set_amount_too_large(false);
+                p.set_screen(Screen::Amount);
+            },
+        },
+        Shot {
             name: "amount-over-maximum",
             set: |p| {
                 p.set_amount_text(Won(1_000_000).to_string().into());

@@ -1,0 +1,157 @@
+//! `qrpos run` as a desktop user starts it: a real winit window on an X server (Xvfb), the
+//! camera replayed from a folder, taps sent as X pointer events (xdotool), the real sandbox
+//! on loopback. Proves the desktop path, not only the software renderer of the snapshots.
+//! Needs Xvfb and xdotool (`scripts/install-deps.sh` installs them).
+
+mod common;
+
+use common::{Sandbox, Terminal};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn need(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "{tool} is missing: run scripts/install-deps.sh");
+}
+
+/// An X server of its own, on a display number no one uses.
+fn xvfb() -> (Killed, String) {
+    need("Xvfb");
+    for n in 0..20 {
+        let display = 140 + (std::process::id() % 50) as u16 + n;
+        if std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
+            continue;
+        }
+        let child = Command::new("Xvfb")
+            .args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut server = Killed(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
+                return (server, format!(":{display}"));
+            }
+            if let Ok(Some(_)) = server.0.try_wait() {
+                break; // the display was taken after all: the next one
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+    panic!("no Xvfb display could start");
+}
+
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .expect("run xdotool");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn tap(display: &str, window: &str, x: u32, y: u32) {
+    xdotool(
+        display,
+        &["mousemove", "--window", window, &x.to_string(), &y.to_string(), "click", "1"],
+    );
+}
+
+#[test]
+fn a_sale_in_the_real_window() {
+    need("xdotool");
+    let (_x, display) = xvfb();
+    let sandbox = Sandbox::start();
+    let frames = tempfile::tempdir().unwrap();
+    let terminal = Terminal::with(
+        &sandbox.url,
+        "openbanking",
+        &format!(
+            "\n[signal]\nindicator = \"simulated\"\n\n[ui]\nlanguage = \"en\"\n",
+        ),
+    );
+    std::fs::copy(terminal.code("alice", &[]), frames.path().join("code.png")).unwrap();
+    let replay = format!("replay:{}", frames.path().display());
+    let mut run = Killed(
+        Command::new(common::BIN)
+            .args(["run", "--camera", &replay, "--config"])
+            .arg(&terminal.config)
+            .env("DISPLAY", &display)
+            .env("QRPOS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start qrpos run"),
+    );
+
+    let start = Instant::now();
+    let window = loop {
+        let found = xdotool(&display, &["search", "--onlyvisible", "--name", "^qrpos"]);
+        if let Some(id) = found.lines().next().filter(|l| !l.is_empty()) {
+            break id.to_string();
+        }
+        assert!(
+            run.0.try_wait().unwrap().is_none(),
+            "qrpos run exited before its window opened"
+        );
+        assert!(start.elapsed() < Duration::from_secs(30), "no window within 30 s");
+        std::thread::park_timeout(Duration::from_millis(50));
+    };
+    // The window at its preferred 800×480 (positions as in the 800x480 snapshots): "New
+    // sale", 4, 5, 00, "Charge". After each tap the test waits for the window title, which
+    // follows the amount, so no tap lands on a screen not yet drawn.
+    let taps = [
+        ((400, 228), "qrpos · ₩0"),
+        ((428, 208), "qrpos · ₩4"),
+        ((574, 208), "qrpos · ₩45"),
+        ((428, 419), "qrpos · ₩4,500"),
+    ];
+    for ((x, y), title) in taps {
+        tap(&display, &window, x, y);
+        let start = Instant::now();
+        while xdotool(&display, &["getwindowname", &window]) != title {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the title never became {title:?}"
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+    tap(&display, &window, 180, 432);
+    let ledger = sandbox.wait_for_ledger(Duration::from_secs(30), |l| {
+        l.iter().any(|e| e["committed"] == true)
+    });
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0]["amount"], 4500);
+    assert_eq!(ledger[0]["customer"], "alice");
+
+    // SIGTERM (systemd's stop) closes the window and ends the process cleanly.
+    let pid = run.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "qrpos run did not stop on SIGTERM");
+        std::thread::park_timeout(Duration::from_millis(50));
+    };
+    assert!(status.success(), "qrpos run exited with {status}");
+    let sales = terminal.journal().all_sales().unwrap();
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0].status, qrpos::sale::Status::Approved);
+}
