@@ -1,13 +1,18 @@
 # The two commands of the README. Each installs missing system packages first.
-.PHONY: run test deps bench
+.PHONY: run demo test deps bench bench-ui
 
 deps:
 	@bash scripts/install-deps.sh
 
-# The desktop demo: a one-time QR for the sandbox customer alice, charged through the
-# sandbox backend embedded in the terminal process. No setup, no network.
+# The desktop demo: the touchscreen in a window, the sandbox backend embedded in the
+# terminal process, and a camera that shows the sandbox customer alice's fresh one-time
+# code at each sale. No setup, no network, no webcam.
 run: deps
-	cargo run --quiet -- demo
+	cargo run --release --quiet -- run --camera demo
+
+# The same sale headless (no display): alice's code from an image, charged and printed.
+demo: deps
+	cargo run --release --quiet -- demo
 
 # Every suite, then every suite again with the clock starting 5 s before a KST midnight.
 test: deps
@@ -20,3 +25,8 @@ bench:
 	test -x .venv/bin/python || python3 -m venv .venv
 	.venv/bin/pip install -q zxing-cpp numpy pyzbar
 	cargo run --release -- bench decode ../shared/qr-samples/*
+
+# The touchscreen's targets (release build), under a virtual X display for the cold start.
+bench-ui: deps
+	cargo build --release --quiet
+	xvfb-run -a -s "-screen 0 1024x768x24" target/release/qrpos bench ui

@@ -200,6 +200,16 @@ enum BenchCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The touchscreen's targets (cold start, preview fps, code in view → approved, memory),
+    /// each beside a reference. Cold start needs an X display: `make bench-ui`.
+    #[cfg(feature = "ui")]
+    Ui {
+        /// Sales (and cold starts, up to 10) to time.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -337,6 +347,10 @@ async fn main() -> ExitCode {
                     config,
                 },
         } => bench_decode(dirs, json, !no_steps, !no_references, config.as_deref()),
+        #[cfg(feature = "ui")]
+        Command::Bench {
+            what: BenchCommand::Ui { trials, json },
+        } => bench_ui(trials, json).await,
         Command::Qr {
             what:
                 QrCommand::Issue {
@@ -445,6 +459,61 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(qrpos::ui::no_display_help(&e)),
     }
+}
+
+#[cfg(feature = "ui")]
+async fn bench_ui(trials: usize, json: bool) -> ExitCode {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "qrpos: bench ui: this is a debug build; the figures mean little (use --release)"
+        );
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let r = match qrpos::ui::bench::run(&exe, trials.max(1)).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let stat = |s: &Option<qrpos::ui::bench::Stat>| match s {
+        Some(s) => format!(
+            "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms (n={})",
+            s.p50, s.p95, s.max, s.n
+        ),
+        None => "—".into(),
+    };
+    println!("target                                  figure                                   reference");
+    println!(
+        "cold start to idle screen ≤ 1 s          {:<40} process start (--version): {}",
+        stat(&r.cold_start_ms),
+        stat(&r.process_start_ms)
+    );
+    println!("  ({})", r.cold_start_note);
+    println!(
+        "preview 640×480 → 800×480 ≥ 25 fps       {:<40} without the decoder: {:.0} fps",
+        format!("{:.0} fps while decoding", r.preview_fps_while_decoding),
+        r.preview_fps_alone
+    );
+    println!(
+        "read on the first frame in view          frames after the first: {:?}",
+        r.frames_until_read
+    );
+    println!(
+        "code in view → approved drawn ≤ 150 ms   {:<40} bank round trip alone: {}",
+        stat(&r.in_view_to_approved_ms),
+        stat(&r.bank_round_trip_ms)
+    );
+    println!(
+        "resident memory scanning ≤ 120 MB        {:<40} before the UI: {:.0} MB",
+        format!("{:.0} MB", r.rss_while_scanning_mb),
+        r.rss_before_ui_mb
+    );
+    ExitCode::SUCCESS
 }
 
 #[cfg(feature = "ui")]

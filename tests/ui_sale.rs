@@ -105,7 +105,12 @@ fn screen() -> Screen {
 
 /// The sale the result screen is about.
 fn shown_sale_id() -> String {
-    ui(|app| app.global::<qrpos::ui::Pos>().get_result().sale_id.to_string())
+    ui(|app| {
+        app.global::<qrpos::ui::Pos>()
+            .get_result()
+            .sale_id
+            .to_string()
+    })
 }
 
 fn result_shown(outcome: &'static str) {
@@ -175,7 +180,11 @@ fn scenarios(w: &mut World) {
     result_shown("Approved");
     sales.push((shown_sale_id(), "Approved", 4500));
     let approval = value("Approval").expect("an approval id");
-    assert_eq!(sandbox.committed(&approval), 1, "one withdrawal in the ledger");
+    assert_eq!(
+        sandbox.committed(&approval),
+        1,
+        "one withdrawal in the ledger"
+    );
     assert!(value("Account").is_some_and(|a| a.starts_with("fintech …")));
     tap("Done");
     assert_eq!(screen(), Screen::Idle);
@@ -201,11 +210,18 @@ fn scenarios(w: &mut World) {
             .find_map(|e| e.accessible_value())
             .is_some_and(|v| v.contains("not a payment code"))
     });
-    assert_eq!(screen(), Screen::Scan, "scanning goes on after a refused code");
+    assert_eq!(
+        screen(),
+        Screen::Scan,
+        "scanning goes on after a refused code"
+    );
     tap("Cancel");
     result_shown("Cancelled");
     sales.push((shown_sale_id(), "Cancelled", 1000));
-    assert_eq!(value("reason").as_deref(), Some("Cancelled. Nothing was charged."));
+    assert_eq!(
+        value("reason").as_deref(),
+        Some("Cancelled. Nothing was charged.")
+    );
     tap("Done");
 
     // Scan timeout (5 s in this config): nothing in view.
@@ -227,17 +243,21 @@ fn scenarios(w: &mut World) {
 
     // Offline: the backend goes away; the sale is accepted offline and queued…
     drop(w.sandbox.take());
-    eventually("the status bar says offline", Duration::from_secs(20), |app| {
-        !app.global::<qrpos::ui::Pos>().get_online()
-    });
+    eventually(
+        "the status bar says offline",
+        Duration::from_secs(20),
+        |app| !app.global::<qrpos::ui::Pos>().get_online(),
+    );
     camera_shows(&w.frames, Frame::CodeOf("alice"));
     sell("3000");
     result_shown("Accepted offline");
     // Approved once forwarded (below).
     sales.push((shown_sale_id(), "Approved", 3000));
-    eventually("the queue in the status bar", Duration::from_secs(20), |app| {
-        app.global::<qrpos::ui::Pos>().get_queued_count() == 1
-    });
+    eventually(
+        "the queue in the status bar",
+        Duration::from_secs(20),
+        |app| app.global::<qrpos::ui::Pos>().get_queued_count() == 1,
+    );
     tap("Done");
     // …and forwarded when it returns.
     let sandbox = w.terminal.backend_returns(&[]);
@@ -259,7 +279,11 @@ fn scenarios(w: &mut World) {
     eventually("today's list", Duration::from_secs(10), |app| {
         !app.global::<qrpos::ui::Pos>().get_today_date().is_empty()
     });
-    let day = ui(|app| app.global::<qrpos::ui::Pos>().get_today_date().replace('-', ""));
+    let day = ui(|app| {
+        app.global::<qrpos::ui::Pos>()
+            .get_today_date()
+            .replace('-', "")
+    });
     let todays: Vec<&(String, &str, u64)> = sales
         .iter()
         .filter(|(id, _, _)| id.starts_with(&format!("{day}-")))
@@ -334,7 +358,11 @@ fn settings() {
     tap("OK");
     assert_eq!(value("Version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
     ui(|_| testing::mock_elapsed_time(Duration::from_secs(61)));
-    assert_eq!(screen(), Screen::Idle, "locked again after a minute untouched");
+    assert_eq!(
+        screen(),
+        Screen::Idle,
+        "locked again after a minute untouched"
+    );
     assert!(!ui(|app| app.global::<qrpos::ui::Pos>().get_unlocked()));
 }
 
@@ -384,9 +412,8 @@ fn sales_at_the_touchscreen() {
         sandbox: Some(sandbox),
     };
     let driver = std::thread::spawn(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            scenarios(&mut world)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenarios(&mut world)));
         let _ = slint::quit_event_loop();
         outcome
     });

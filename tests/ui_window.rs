@@ -35,7 +35,14 @@ fn xvfb() -> (Killed, String) {
             continue;
         }
         let child = Command::new("Xvfb")
-            .args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .args([
+                &format!(":{display}"),
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,7 +74,15 @@ fn xdotool(display: &str, args: &[&str]) -> String {
 fn tap(display: &str, window: &str, x: u32, y: u32) {
     xdotool(
         display,
-        &["mousemove", "--window", window, &x.to_string(), &y.to_string(), "click", "1"],
+        &[
+            "mousemove",
+            "--window",
+            window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
     );
 }
 
@@ -80,9 +95,7 @@ fn a_sale_in_the_real_window() {
     let terminal = Terminal::with(
         &sandbox.url,
         "openbanking",
-        &format!(
-            "\n[signal]\nindicator = \"simulated\"\n\n[ui]\nlanguage = \"en\"\n",
-        ),
+        "\n[signal]\nindicator = \"simulated\"\n\n[ui]\nlanguage = \"en\"\n",
     );
     std::fs::copy(terminal.code("alice", &[]), frames.path().join("code.png")).unwrap();
     let replay = format!("replay:{}", frames.path().display());
@@ -108,7 +121,10 @@ fn a_sale_in_the_real_window() {
             run.0.try_wait().unwrap().is_none(),
             "qrpos run exited before its window opened"
         );
-        assert!(start.elapsed() < Duration::from_secs(30), "no window within 30 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no window within 30 s"
+        );
         std::thread::park_timeout(Duration::from_millis(50));
     };
     // The window at its preferred 800×480 (positions as in the 800x480 snapshots): "New
@@ -147,7 +163,10 @@ fn a_sale_in_the_real_window() {
         if let Some(status) = run.0.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "qrpos run did not stop on SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "qrpos run did not stop on SIGTERM"
+        );
         std::thread::park_timeout(Duration::from_millis(50));
     };
     assert!(status.success(), "qrpos run exited with {status}");

@@ -190,13 +190,14 @@ async fn the_background_resolver_leaves_a_sale_the_checkout_holds_alone() {
     let resolver = async {
         tokio::task::yield_now().await;
         let touched = t.resolve_open().await.expect("resolve");
-        tx.send(Input::Read(vec![w.code_text("alice")])).await.unwrap();
+        tx.send(Input::Read(vec![w.code_text("alice")]))
+            .await
+            .unwrap();
         touched
     };
     let (sale, touched) = tokio::join!(checkout, resolver);
     assert!(touched.is_empty(), "the resolver took {touched:?}");
     let sale = sale.expect("checkout");
-    drop(report);
     assert_eq!(Some(sale.id.clone()), opened);
     assert_eq!(sale.status, Status::Approved);
     // Released once the checkout is over: an old open sale is the resolver's again.

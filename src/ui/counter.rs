@@ -48,6 +48,8 @@ enum Event {
     },
     Today(String, Vec<Sale>),
     Detail(Sale),
+    /// Today's latest sale at start, for the idle screen.
+    LastSale(Sale),
 }
 
 /// Sends [`Event`]s to the UI thread. `Send`: the checkout task and camera threads hold it.
@@ -162,6 +164,7 @@ impl Counter {
         pos.set_products(slint::ModelRc::new(slint::VecModel::from(products)));
         inner.show_clock();
         inner.show_amount();
+        inner.load_last_sale();
         Counter {
             inner,
             stop_background,
@@ -366,6 +369,12 @@ impl Inner {
                 pos.set_today_rows(view::rows(&sales));
                 pos.set_today_totals(view::totals(&sales));
             }
+            Event::LastSale(sale) => {
+                // Only if no sale of this run has been shown meanwhile.
+                if !pos.get_has_last_sale() {
+                    self.show_last_sale(&sale);
+                }
+            }
             Event::Detail(sale) => {
                 pos.set_detail(view::detail(&sale));
                 pos.set_show_detail(true);
@@ -526,13 +535,36 @@ impl Inner {
         }
     }
 
+    fn load_last_sale(&self) {
+        let (t, poster, date) = (
+            Arc::clone(&self.deps.terminal),
+            self.poster.clone(),
+            self.today(),
+        );
+        self.deps.runtime.spawn_blocking(move || {
+            let last = t
+                .journal()
+                .sales_on(&date)
+                .ok()
+                .and_then(|sales| sales.into_iter().max_by_key(|s| s.created_at_ms));
+            if let Some(sale) = last {
+                poster.post(Event::LastSale(sale));
+            }
+        });
+    }
+
+    fn show_last_sale(&self, sale: &Sale) {
+        let pos = self.pos();
+        pos.set_has_last_sale(true);
+        pos.set_last_sale_amount(sale.amount.to_string().into());
+        pos.set_last_sale_outcome(view::outcome(sale.status));
+        pos.set_last_sale_time(view::result(sale).time);
+    }
+
     fn show_result(self: &Rc<Self>, shown: super::ResultView, sale: Option<&Sale>) {
         let pos = self.pos();
         if let Some(sale) = sale {
-            pos.set_has_last_sale(true);
-            pos.set_last_sale_amount(sale.amount.to_string().into());
-            pos.set_last_sale_outcome(view::outcome(sale.status));
-            pos.set_last_sale_time(shown.time.clone());
+            self.show_last_sale(sale);
         }
         pos.set_result(shown);
         pos.set_has_preview(false);
