@@ -10,7 +10,7 @@
 //! - resident memory while scanning, against the process before the UI existed.
 
 use super::camera_feed::preview_pixels;
-use super::{view, App, Pos, Screen};
+use super::{App, Pos, Screen};
 use crate::scan::{Scanner, ScannerSettings};
 use image::{GrayImage, Luma};
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
@@ -335,7 +335,7 @@ async fn in_view_to_approved(
                 Step::CodeRead { .. } => code_read = Some(at),
                 Step::Finished(sale) => {
                     let pos = app.global::<Pos>();
-                    pos.set_result(view::result(&sale));
+                    pos.set_result(super::view::result(&sale));
                     pos.set_screen(Screen::Result);
                     draw(window, buffer);
                     let drawn = Instant::now();
