@@ -16,6 +16,7 @@ pub mod sale;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scan;
+pub mod service;
 pub mod setup;
 pub mod signal;
 pub mod store;

@@ -449,7 +449,18 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
         });
         let _ = slint::quit_event_loop();
     });
+    // systemd: ready once the event loop runs the window; alive at each tick of that same
+    // loop, so a frozen screen misses its pings and is restarted.
+    slint::Timer::single_shot(std::time::Duration::ZERO, || {
+        qrpos::service::ready("selling: the touchscreen is up")
+    });
+    let watchdog = slint::Timer::default();
+    if let Some(every) = qrpos::service::ping_every() {
+        watchdog.start(slint::TimerMode::Repeated, every, qrpos::service::alive);
+    }
     let shown = counter.app().run();
+    qrpos::service::stopping();
+    drop(watchdog);
     drop(counter);
     #[cfg(feature = "sandbox")]
     if let Some(s) = embedded {
@@ -516,7 +527,7 @@ async fn bench_ui(trials: usize, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[cfg(feature = "ui")]
+/// Ctrl-C, or SIGTERM (systemd's stop).
 async fn stop_requested() {
     #[cfg(unix)]
     {
@@ -1037,7 +1048,22 @@ async fn queue(what: QueueCommand) -> ExitCode {
                 print_sale(sale, json);
                 let _ = std::io::Write::flush(&mut std::io::stdout());
             }));
-            let _ = tokio::signal::ctrl_c().await;
+            qrpos::service::ready("forwarding the offline queue");
+            // Headless: the runtime pings; a wedged runtime misses them.
+            let pinger = qrpos::service::ping_every().map(|every| {
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        qrpos::service::alive();
+                    }
+                })
+            });
+            stop_requested().await;
+            qrpos::service::stopping();
+            if let Some(p) = pinger {
+                p.abort();
+            }
             let _ = tx.send(true);
             let _ = worker.await;
             #[cfg(feature = "sandbox")]

@@ -99,11 +99,19 @@ fn a_sale_in_the_real_window() {
     );
     std::fs::copy(terminal.code("alice", &[]), frames.path().join("code.png")).unwrap();
     let replay = format!("replay:{}", frames.path().display());
+    // systemd's notify socket: the window says ready, and its event loop pings the watchdog.
+    let notify_path = frames.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut run = Killed(
         Command::new(common::BIN)
             .args(["run", "--camera", &replay, "--config"])
             .arg(&terminal.config)
             .env("DISPLAY", &display)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "400000")
             .env("QRPOS_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -148,6 +156,16 @@ fn a_sale_in_the_real_window() {
         }
     }
     tap(&display, &window, 180, 432);
+    let mut said = Vec::new();
+    let mut buf = [0u8; 256];
+    while !(said.iter().any(|m: &String| m.contains("READY=1"))
+        && said.iter().any(|m| m.contains("WATCHDOG=1")))
+    {
+        let n = notify
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("systemd was told only {said:?}: {e}"));
+        said.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
     let ledger = sandbox.wait_for_ledger(Duration::from_secs(30), |l| {
         l.iter().any(|e| e["committed"] == true)
     });
