@@ -166,19 +166,25 @@ pub struct QueueStatus {
 }
 
 pub fn queue_status(t: &Terminal) -> Result<QueueStatus, crate::store::StoreError> {
-    let now = now_ms(&t.clock().now());
-    let open = t.journal().open_sales()?;
+    queue_status_of(t.journal(), now_ms(&t.clock().now()))
+}
+
+/// [`queue_status`] of a journal alone, at wall time `now` (unix ms).
+pub fn queue_status_of(
+    journal: &crate::store::Journal,
+    now: i64,
+) -> Result<QueueStatus, crate::store::StoreError> {
+    let open = journal.open_sales()?;
     let queued: Vec<&Sale> = open
         .iter()
         .filter(|s| matches!(s.status, Status::Queued | Status::Forwarded))
         .collect();
-    let attention = t
-        .journal()
+    let attention = journal
         .all_sales()?
         .iter()
         .filter(|s| s.attention.is_some())
         .count()
-        + t.journal().damaged()?.len();
+        + journal.damaged()?.len();
     Ok(QueueStatus {
         queued_count: queued.len(),
         queued_amount: crate::sale::Won(queued.iter().map(|s| s.amount.0).sum()),

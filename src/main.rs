@@ -64,6 +64,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check the installation: camera, GPIO, display, backend and credentials, clock,
+    /// journal and disk, queue. Exit 1 if anything fails.
+    Doctor {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Settle sales an earlier run left open (query, never re-send).
     Resolve {
         #[command(flatten)]
@@ -324,6 +330,7 @@ async fn main() -> ExitCode {
         } => pay(&common, &amount, &qr_image, &product).await,
         Command::Demo { common, amount } => demo(&common, amount).await,
         Command::Resolve { common } => resolve(&common).await,
+        Command::Doctor { common } => doctor(&common).await,
         Command::Journal {
             what: JournalCommand::List { date, common },
         } => journal_list(&common, date.as_deref()).await,
@@ -574,6 +581,30 @@ fn ui_snapshot(out: &std::path::Path, sizes: &[String], languages: &[String]) ->
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+async fn doctor(common: &Common) -> ExitCode {
+    use qrpos::doctor::Level;
+    let config = match common.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let checks = qrpos::doctor::run(&config).await;
+    if common.json {
+        println!("{}", serde_json::to_string(&checks).unwrap_or_default());
+    } else {
+        for c in &checks {
+            println!("{:<5} {:<8} {}", c.level.as_str(), c.name, c.detail);
+            if !c.fix.is_empty() {
+                println!("{:<14} fix: {}", "", c.fix);
+            }
+        }
+    }
+    if checks.iter().any(|c| c.level == Level::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -85,23 +85,9 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         config.backend.url.clone()
     };
 
-    let b = &config.backend;
-    let gateway = backend::connect(BackendSettings {
-        url: url.clone(),
-        protocol: b.protocol,
-        timeout: Duration::from_millis(b.timeout_ms),
-        connect_timeout: Duration::from_millis(b.connect_timeout_ms),
-        client_id: b.client_id.clone(),
-        client_secret: Secret::new(b.client_secret.clone()),
-        cntr_account_type: b.cntr_account_type.clone(),
-        cntr_account_num: b.cntr_account_num.clone(),
-        merchant_name: config.terminal.merchant_name.clone(),
-        recv_client_bank_code: b.recv_client_bank_code.clone(),
-        recv_client_account_num: b.recv_client_account_num.clone(),
-        institution_code: config.terminal.institution_code.clone(),
-    })
-    .map_err(|e| SetupError::Backend(e.to_string()))?;
+    let gateway = gateway(config, &url)?;
 
+    let b = &config.backend;
     let policy = SalePolicy {
         institution_code: config.terminal.institution_code.clone(),
         terminal_prefix: config.terminal.terminal_prefix.clone(),
@@ -128,4 +114,24 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         #[cfg(feature = "sandbox")]
         embedded,
     })
+}
+
+/// The backend client `[backend]` describes, for the backend at `url`.
+pub fn gateway(config: &Config, url: &str) -> Result<Arc<dyn backend::Gateway>, SetupError> {
+    let b = &config.backend;
+    backend::connect(BackendSettings {
+        url: url.to_string(),
+        protocol: b.protocol,
+        timeout: Duration::from_millis(b.timeout_ms),
+        connect_timeout: Duration::from_millis(b.connect_timeout_ms),
+        client_id: b.client_id.clone(),
+        client_secret: Secret::new(b.client_secret.clone()),
+        cntr_account_type: b.cntr_account_type.clone(),
+        cntr_account_num: b.cntr_account_num.clone(),
+        merchant_name: config.terminal.merchant_name.clone(),
+        recv_client_bank_code: b.recv_client_bank_code.clone(),
+        recv_client_account_num: b.recv_client_account_num.clone(),
+        institution_code: config.terminal.institution_code.clone(),
+    })
+    .map_err(|e| SetupError::Backend(e.to_string()))
 }

@@ -81,6 +81,11 @@ pub trait Gateway: Send + Sync {
     /// `w` in full (id, day, amount, payer) is reported as its outcome; one that names the id
     /// but differs is reported as [`crate::sale::RESULT_MISMATCH`].
     async fn query(&self, w: &Withdrawal, bank_tran_date: &str, now_dtime: &str) -> QueryAnswer;
+    /// Proves the terminal's credentials where the protocol has a sign-in (open banking: a
+    /// token fetch), for `qrpos doctor`. What it says never holds a secret.
+    async fn sign_in(&self) -> Result<String, String> {
+        Ok("this protocol has no separate sign-in".into())
+    }
 }
 
 /// How to reach the backend and who the terminal is to it.

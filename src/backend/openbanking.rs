@@ -336,6 +336,20 @@ impl Gateway for OpenBankingGateway {
         Protocol::Openbanking
     }
 
+    async fn sign_in(&self) -> Result<String, String> {
+        match self.fetch_token().await {
+            Ok((_, lifetime)) => Ok(format!(
+                "access token issued (valid {} s)",
+                lifetime.as_secs()
+            )),
+            Err(Answer::Reply { code, message, .. }) => Err(format!("{code}: {message}")),
+            Err(Answer::NotSent { reason } | Answer::NoReply { reason }) => Err(reason),
+            Err(Answer::Garbage { http_status, .. }) => {
+                Err(format!("unreadable token reply (HTTP {http_status})"))
+            }
+        }
+    }
+
     async fn withdraw(&self, w: &Withdrawal) -> Answer {
         let Some(body) = self.withdraw_request(w) else {
             return means_unsupported(&w.means, Protocol::Openbanking);

@@ -17,7 +17,7 @@ use crate::config::{CameraSection, FrameSourceKind};
 pub use reconnect::Reconnecting;
 pub use replay::ReplaySource;
 #[cfg(feature = "camera")]
-pub use usb::CameraSource;
+pub use usb::{survey, CameraFound, CameraSource};
 
 /// One luma frame and when it was captured.
 #[derive(Debug, Clone)]

@@ -157,3 +157,75 @@ mod tests {
         assert!(luma(&[1, 2, 3], 2, 2, FrameFormat::MJPEG).is_none());
     }
 }
+
+/// A V4L2 device found by [`survey`]: its node, name and the formats it offers.
+#[derive(Debug, Clone)]
+pub struct CameraFound {
+    pub device: String,
+    pub name: String,
+    /// `YUYV 640x480@30`, … (or why they could not be read).
+    pub formats: Result<Vec<String>, String>,
+}
+
+/// Every `/dev/video*` node and what it offers (for `qrpos doctor`). Opens each briefly,
+/// without streaming.
+pub fn survey() -> Vec<CameraFound> {
+    let mut nodes: Vec<u32> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("video")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    nodes.sort_unstable();
+    nodes
+        .into_iter()
+        .map(|i| {
+            let device = format!("/dev/video{i}");
+            let found = std::panic::catch_unwind(|| {
+                let request = RequestedFormat::with_formats(RequestedFormatType::None, &FORMATS);
+                let mut camera = Camera::new(CameraIndex::Index(i), request)?;
+                let name = camera.info().human_name();
+                let mut formats: Vec<String> = camera
+                    .compatible_camera_formats()?
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}x{}@{}",
+                            f.format(),
+                            f.width(),
+                            f.height(),
+                            f.frame_rate()
+                        )
+                    })
+                    .collect();
+                formats.sort();
+                formats.dedup();
+                Ok::<_, NokhwaError>((name, formats))
+            });
+            match found {
+                Ok(Ok((name, formats))) => CameraFound {
+                    device,
+                    name,
+                    formats: Ok(formats),
+                },
+                Ok(Err(e)) => CameraFound {
+                    device,
+                    name: String::new(),
+                    formats: Err(e.to_string()),
+                },
+                Err(_) => CameraFound {
+                    device,
+                    name: String::new(),
+                    formats: Err("the camera driver crashed".into()),
+                },
+            }
+        })
+        .collect()
+}
