@@ -3,7 +3,7 @@
 # rustup's target, Debian's cross gcc, and the target's -dev packages through multiarch.
 #   scripts/build-pi.sh [aarch64|armv7] [--tests]
 # aarch64: Pi 3/4/5 with a 64-bit OS; armv7: 32-bit Raspberry Pi OS. With --tests it also
-# builds the test binaries (run them with qemu-user: scripts/test-pi.sh).
+# builds the library's tests instead (run them under qemu-user: scripts/test-pi.sh).
 # Needs root or sudo for apt-get; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,17 @@ export "PKG_CONFIG_SYSROOT_DIR_${target//-/_}=/"
 # bindgen (nokhwa → v4l2-sys) parses the target's headers: the known `sys/time.h` failure
 # is clang looking in the host's include path.
 export "BINDGEN_EXTRA_CLANG_ARGS_${target//-/_}=--target=$gnu -I/usr/$gnu/include -I/usr/include/$gnu"
-what=(build --release --target "$target")
-[ "${1:-}" = "--tests" ] && what=(test --release --target "$target" --no-run)
-cargo "${what[@]}"
-echo "build-pi: target/$target/release/qrpos"
+case "${1:-}" in
+  --tests) cargo test --release --target "$target" --lib --no-run ;;
+  --lib-test-path)
+    # The library's test binary (for scripts/test-pi.sh), built by --tests.
+    cargo test --release --target "$target" --lib --no-run --message-format=json 2>/dev/null |
+      python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("profile",{}).get("test") and m["target"]["kind"]==["lib"] and m.get("executable"):
+        print(m["executable"])'
+    exit 0 ;;
+  *) cargo build --release --target "$target"
+     echo "build-pi: target/$target/release/qrpos" >&2 ;;
+esac
