@@ -459,6 +459,14 @@ impl Config {
         {
             return invalid("ui.products", p, "each product needs 1 to 20 characters");
         }
+        // One row of touch targets beside the keypad at 800×480.
+        if u.products.len() > 3 {
+            return invalid(
+                "ui.products",
+                &u.products.join(", "),
+                "at most 3 products fit the amount screen",
+            );
+        }
         Ok(())
     }
 

@@ -28,7 +28,15 @@ pub async fn forward_queued(t: &Terminal) -> Result<ForwardReport, TerminalError
         .into_iter()
         .filter(|s| s.status == Status::Queued && !t.is_held(&s.id))
         .collect();
-    for mut sale in queued {
+    for listed in queued {
+        // The journal's copy as it is now (see `Terminal::resolve_open`): skip it unless it
+        // is still queued and no checkout holds it.
+        let Ok(mut sale) = t.journal().get(&listed.id) else {
+            continue;
+        };
+        if sale.status != Status::Queued || t.is_held(&sale.id) {
+            continue;
+        }
         let now = now_ms(&t.clock().now());
         if sale::too_old_to_forward(&t.policy().offline, sale.created_at_ms, now) {
             sale.advance(Status::Declined, now, "too old to forward: not sent")?;

@@ -435,6 +435,7 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
         #[cfg(feature = "sandbox")]
         embedded,
     } = running;
+    let config_timeout = config.timeout();
     let counter = Counter::start(
         app,
         Deps {
@@ -468,6 +469,15 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
     let shown = counter.app().run();
     qrpos::service::stopping();
     drop(watchdog);
+    // A sale under way ends first (a scan is cancelled; a charge gets its answer or its
+    // query), so nothing is cut off unrecorded; a charge still open after this is settled
+    // by query at the next start.
+    if let Some(checkout) = counter.finish() {
+        let bound = config_timeout * 2;
+        if tokio::time::timeout(bound, checkout).await.is_err() {
+            eprintln!("qrpos: the sale under way did not end within {bound:?}; the next start confirms it");
+        }
+    }
     drop(counter);
     #[cfg(feature = "sandbox")]
     if let Some(s) = embedded {

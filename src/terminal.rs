@@ -220,8 +220,16 @@ impl Terminal {
     /// business day it filed it under (the day to query with).
     pub(crate) fn note_answer(&self, sale: &mut Sale, answer: &Answer) {
         sale.backend_answered |= answer.reached_backend();
-        if let Answer::Reply { bank_tran_date, .. } = answer {
+        if let Answer::Reply {
+            bank_tran_date,
+            bank_name,
+            ..
+        } = answer
+        {
             sale.keep_reply_date(bank_tran_date.as_deref());
+            if bank_name.is_some() {
+                sale.bank_name = bank_name.clone();
+            }
         }
     }
 
@@ -303,7 +311,10 @@ impl Terminal {
             product.trim()
         };
         let protocol = self.policy.protocol;
-        let sale = self.journal.create_sale(
+        // The ids held by this call: sled may run the closure more than once, and a failed
+        // commit holds nothing.
+        let held_here = Mutex::new(Vec::new());
+        let created = self.journal.create_sale(
             &self.policy.institution_code,
             &self.policy.terminal_prefix,
             &date,
@@ -314,6 +325,10 @@ impl Terminal {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(id.clone());
+                    held_here
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(id.clone());
                 }
                 Sale::new(
                     id,
@@ -325,7 +340,16 @@ impl Terminal {
                     now_ms(&now),
                 )
             },
-        )?;
+        );
+        let kept = created.as_ref().ok().map(|s| s.id.as_str());
+        let mut in_hand = self.in_hand.lock().unwrap_or_else(|e| e.into_inner());
+        for id in held_here.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            if Some(id.as_str()) != kept {
+                in_hand.remove(&id);
+            }
+        }
+        drop(in_hand);
+        let sale = created?;
         tracing::info!(sale = %sale.id, bank_tran_id = %sale.bank_tran_id, amount = %sale.amount, "sale opened");
         Ok(sale)
     }
@@ -440,10 +464,15 @@ impl Terminal {
         // A used code's nonce is kept only until the code expires: it cannot be replayed after.
         self.journal.prune_nonces(self.clock.now().timestamp())?;
         let mut touched = Vec::new();
-        for mut sale in self.journal.open_sales()? {
-            if self.is_held(&sale.id) {
+        for listed in self.journal.open_sales()? {
+            // Work from the journal's copy as it is now, not as listed: a sale held by a
+            // checkout when listed may have been charged and released meanwhile (a query of
+            // an earlier sale can take seconds). Once released a sale is never held again,
+            // so this copy is the latest.
+            if self.is_held(&listed.id) {
                 continue;
             }
+            let mut sale = self.journal.get(&listed.id)?;
             match sale.status {
                 Status::Created => {
                     let refusal = Refusal::new(

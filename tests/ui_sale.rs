@@ -186,6 +186,12 @@ fn scenarios(w: &mut World) {
         "one withdrawal in the ledger"
     );
     assert!(value("Account").is_some_and(|a| a.starts_with("fintech …")));
+    // The bank, as the withdraw reply named it.
+    let bank = value("Bank").unwrap_or_default();
+    assert!(
+        !bank.is_empty(),
+        "the approved screen names the payer's bank"
+    );
     tap("Done");
     assert_eq!(screen(), Screen::Idle);
 

@@ -156,6 +156,16 @@ fn a_sale_in_the_real_window() {
         }
     }
     tap(&display, &window, 180, 432);
+    // The approved screen (its title), before anything else is looked at.
+    let start = Instant::now();
+    while xdotool(&display, &["getwindowname", &window]) != "qrpos · ₩4,500 · Approved" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no approved screen: the title is {:?}",
+            xdotool(&display, &["getwindowname", &window])
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
     let mut said = Vec::new();
     let mut buf = [0u8; 256];
     while !(said.iter().any(|m: &String| m.contains("READY=1"))

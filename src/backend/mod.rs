@@ -6,6 +6,10 @@
 //! distinction made here is the one only the transport can see: whether anything can have
 //! reached the backend (`NotSent`) or not (`NoReply`).
 
+// The error of a backend call is the `Answer` itself (what the sale flow classifies), made
+// once per request: its size costs nothing, and boxing it would only add indirection.
+#![allow(clippy::result_large_err)]
+
 mod openbanking;
 mod payrequest;
 
@@ -394,6 +398,7 @@ fn means_unsupported(means: &PaymentMeans, protocol: Protocol) -> Answer {
         ),
         amount: None,
         bank_tran_date: None,
+        bank_name: None,
     }
 }
 
@@ -409,6 +414,7 @@ fn result_mismatch(http_status: u16, bank_tran_id: &str, differs: &[&str]) -> An
         message: format!("it differs in {differs}"),
         amount: None,
         bank_tran_date: None,
+        bank_name: None,
     }
 }
 

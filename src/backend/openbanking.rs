@@ -142,6 +142,7 @@ impl OpenBankingGateway {
                 ]),
                 amount: None,
                 bank_tran_date: None,
+                bank_name: None,
             });
         }
         if !(200..300).contains(&status) || parsed.access_token.is_empty() {
@@ -255,6 +256,7 @@ fn read_withdraw(reply: &RawReply, w: &Withdrawal) -> Answer {
         message: join_messages(&[&rsp.rsp_message, &rsp.bank_rsp_message]),
         amount: parse_amount(&rsp.tran_amt),
         bank_tran_date: non_empty(rsp.bank_tran_date),
+        bank_name: non_empty(rsp.bank_name),
     }
 }
 
@@ -295,6 +297,7 @@ fn read_result(reply: &RawReply, w: &Withdrawal, date: &str) -> Answer {
         message: join_messages(&[&rsp.rsp_message, &bank_message]),
         amount,
         bank_tran_date: date,
+        bank_name: None,
     }
 }
 

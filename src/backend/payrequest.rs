@@ -71,6 +71,7 @@ fn read_pay(reply: &RawReply) -> Answer {
             },
             amount: Some(rsp.product_price),
             bank_tran_date: trans_day(&rsp.product_trans_date),
+            bank_name: None,
         };
     }
     read_error(reply)
@@ -95,6 +96,7 @@ fn read_error(reply: &RawReply) -> Answer {
         message: err.message,
         amount: None,
         bank_tran_date: None,
+        bank_name: None,
     }
 }
 
@@ -144,6 +146,7 @@ fn read_status(reply: &RawReply, w: &Withdrawal) -> Answer {
             .as_ref()
             .and_then(|p| trans_day(&p.product_trans_date)),
         amount: st.payment.map(|p| p.product_price),
+        bank_name: None,
     }
 }
 

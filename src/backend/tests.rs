@@ -109,6 +109,7 @@ fn reply(code: &str, bank_code: &str, amount: Option<u64>) -> Answer {
         message: String::new(),
         amount,
         bank_tran_date: Some("20261121".into()),
+        bank_name: None,
     }
 }
 
@@ -194,6 +195,7 @@ async fn ob_messages_are_joined_and_odd_amounts_are_none() {
             message: "bank error; insufficient".into(),
             amount: None,
             bank_tran_date: None,
+            bank_name: None,
         }
     );
     assert!(matches!(
@@ -460,6 +462,7 @@ async fn ob_replies_with_nulls_numbers_and_unknown_fields_are_read() {
         message: String::new(),
         amount: Some(15_000),
         bank_tran_date: Some("20261121".into()),
+        bank_name: None,
     };
     assert_eq!(gw.withdraw(&fintech()).await, approved);
     assert_eq!(
@@ -588,6 +591,7 @@ async fn ob_query_asks_for_the_original_and_reports_its_item() {
             message: "ok".into(),
             amount: Some(15_000),
             bank_tran_date: Some("20261121".into()),
+            bank_name: None,
         }
     );
     let q = server.requests()[1].clone();
@@ -612,6 +616,7 @@ async fn ob_query_asks_for_the_original_and_reports_its_item() {
             message: "no such transfer".into(),
             amount: None,
             bank_tran_date: None,
+            bank_name: None,
         }
     );
 }
@@ -652,6 +657,7 @@ async fn pr_pay_sends_the_request_id_and_reports_success() {
             message: "paid at 2026-11-21 14:30:05".into(),
             amount: Some(15_000),
             bank_tran_date: Some("20261121".into()),
+            bank_name: None,
         }
     );
     let r = &server.requests()[0];
@@ -690,6 +696,7 @@ async fn pr_failures_are_replies_or_garbage() {
             message: "balance 1000".into(),
             amount: None,
             bank_tran_date: None,
+            bank_name: None,
         }
     );
     for status in [404, 200, 503] {
@@ -754,6 +761,7 @@ async fn pr_query_reports_the_status() {
             message: String::new(),
             amount: Some(15_000),
             bank_tran_date: Some("20261121".into()),
+            bank_name: None,
         }
     );
     assert_eq!(
@@ -765,6 +773,7 @@ async fn pr_query_reports_the_status() {
             message: "card stopped".into(),
             amount: None,
             bank_tran_date: None,
+            bank_name: None,
         }
     );
     let r = &server.requests()[0];

@@ -203,3 +203,46 @@ async fn the_background_resolver_leaves_a_sale_the_checkout_holds_alone() {
     // Released once the checkout is over: an old open sale is the resolver's again.
     assert!(!t.is_held(&sale.id));
 }
+
+/// Found in review: the resolver lists the open sales, then works through them one by one;
+/// a sale held when listed may have been charged and released by the time the resolver
+/// reaches it. Working from the stale copy would cancel an approved, charged sale.
+#[tokio::test]
+async fn the_resolver_never_acts_on_a_stale_copy_of_a_sale_a_checkout_finished() {
+    let w = World::at("2026-11-21 12:00:00").await;
+    let t = w.terminal(true);
+    // An older sale left Submitted (as after a crash): the resolver queries it, slowly.
+    let mut older = t.open_sale(Won(1000), "old").expect("open");
+    older.means = Some(w.code(&t).means());
+    older.tran_dtime = Some("20261121115900".into());
+    older.advance(Status::Submitted, 1, "sent").unwrap();
+    t.journal().save(&older).unwrap();
+    w.inject(serde_json::json!([{"on": "result", "kind": "delay", "ms": 1500}]))
+        .await;
+
+    let (tx, mut rx) = mpsc::channel(8);
+    // `join!` polls in order: the checkout opens (and holds) its sale and waits for a code;
+    // the resolver lists the open sales (that one still `Created`) and starts on the older
+    // sale's slow query; only then does the customer show the code, so the sale is charged
+    // and released while the resolver still holds its `Created` copy.
+    let the_order = order(4500);
+    let mut report = |_| {};
+    let checkout = run(&t, &the_order, &mut rx, &mut report);
+    let resolver = async { t.resolve_open().await.expect("resolve") };
+    let customer = async {
+        tx.send(Input::Read(vec![w.code_text("alice")]))
+            .await
+            .unwrap();
+    };
+    let (sale, _, ()) = tokio::join!(checkout, resolver, customer);
+    let sale = sale.expect("checkout");
+    assert_eq!(sale.status, Status::Approved);
+    assert_eq!(w.committed(&sale.bank_tran_id).await, 1, "the bank charged");
+    let journaled = t.journal().get(&sale.id).unwrap();
+    assert_eq!(
+        journaled.status,
+        Status::Approved,
+        "journal: {:?}",
+        journaled.history
+    );
+}

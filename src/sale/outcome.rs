@@ -31,6 +31,9 @@ pub enum Answer {
         /// The amount the backend says it processed.
         amount: Option<u64>,
         bank_tran_date: Option<String>,
+        /// The payer's bank, as the reply names it (open banking `bank_name`), for the
+        /// receipt and the approved screen.
+        bank_name: Option<String>,
     },
 }
 
@@ -224,6 +227,7 @@ pub fn classify_withdrawal(answer: &Answer, asked: Won) -> Outcome {
         amount,
         bank_tran_date,
         http_status,
+        ..
     } = answer
     else {
         unreachable!("transport() handles every other variant")
@@ -467,6 +471,7 @@ pub fn classify_pay_status(answer: &QueryAnswer, asked: Won) -> Outcome {
                 message: message.clone(),
                 amount: *amount,
                 bank_tran_date: None,
+                bank_name: None,
             },
             asked,
         ),
@@ -478,6 +483,7 @@ pub fn classify_pay_status(answer: &QueryAnswer, asked: Won) -> Outcome {
                 message: message.clone(),
                 amount: None,
                 bank_tran_date: None,
+                bank_name: None,
             },
             asked,
         ),
@@ -505,6 +511,7 @@ mod tests {
             message: String::new(),
             amount,
             bank_tran_date: Some("20261121".into()),
+            bank_name: None,
         }
     }
     const ASK: Won = Won(5000);
@@ -603,6 +610,7 @@ mod tests {
             message: String::new(),
             amount: Some(5000),
             bank_tran_date: None,
+            bank_name: None,
         };
         assert!(
             is_unknown(&classify_withdrawal(&five, ASK)),
@@ -741,6 +749,7 @@ mod tests {
             message: String::new(),
             amount,
             bank_tran_date: None,
+            bank_name: None,
         }
     }
 
@@ -788,6 +797,7 @@ mod tests {
                     message: String::new(),
                     amount: amt,
                     bank_tran_date: None,
+                    bank_name: None,
                 },
                 ASK,
             )

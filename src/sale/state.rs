@@ -127,6 +127,9 @@ pub struct Sale {
     /// `None` until a reply said it (see [`Sale::query_dates`]).
     #[serde(default)]
     pub reply_date: Option<String>,
+    /// The payer's bank as a reply named it (open banking `bank_name`), for the receipt.
+    #[serde(default)]
+    pub bank_name: Option<String>,
     pub amount: Won,
     pub product: String,
     pub protocol: Protocol,
@@ -172,6 +175,7 @@ impl Sale {
             id,
             bank_tran_id,
             reply_date: None,
+            bank_name: None,
             date,
             amount,
             product,

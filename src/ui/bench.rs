@@ -233,14 +233,17 @@ fn cold_start(exe: &Path, trials: usize, report: &mut Report) {
             continue;
         };
         // Blocks until the window is mapped on the display (xdotool waits on X events).
-        let shown = Command::new("xdotool")
+        // (Bounded: if the child died first, the search would wait forever.)
+        let shown = Command::new("timeout")
             .args([
+                "30",
+                "xdotool",
                 "search",
                 "--sync",
                 "--onlyvisible",
                 "--pid",
-                &child.id().to_string(),
             ])
+            .arg(child.id().to_string())
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());

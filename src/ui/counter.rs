@@ -50,6 +50,9 @@ enum Event {
     Detail(Sale),
     /// Today's latest sale at start, for the idle screen.
     LastSale(Sale),
+    /// The checkout task itself failed (a panic): the outcome is unknown until the resolver
+    /// settles it.
+    CheckoutLost(Won, String),
 }
 
 /// Sends [`Event`]s to the UI thread. `Send`: the checkout task and camera threads hold it.
@@ -114,6 +117,8 @@ struct ActiveSale {
     deadline: Instant,
     /// Stopped (dropped) once a code is read: the charge needs no more frames.
     feed: Option<CameraFeed>,
+    /// Ends when the checkout has (its outcome journaled and posted).
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Counter {
@@ -165,6 +170,17 @@ impl Counter {
         inner.show_clock();
         inner.show_amount();
         inner.load_last_sale();
+        // The window cannot be closed while the bank is being asked.
+        let me = Rc::downgrade(&inner);
+        inner
+            .app
+            .window()
+            .on_close_requested(move || match me.upgrade() {
+                Some(me) if me.pos().get_screen() == Screen::Processing => {
+                    slint::CloseRequestResponse::KeepWindowShown
+                }
+                _ => slint::CloseRequestResponse::HideWindow,
+            });
         Counter {
             inner,
             stop_background,
@@ -173,6 +189,17 @@ impl Counter {
 
     pub fn app(&self) -> &App {
         &self.inner.app
+    }
+
+    /// On the way out (window closed, SIGTERM): a sale still scanning is cancelled, and the
+    /// returned task ends once the checkout has journaled its outcome. Await it (bounded)
+    /// before the runtime goes, so a charge under way is never cut off unrecorded.
+    pub fn finish(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let mut st = self.inner.state.borrow_mut();
+        let sale = st.sale.as_mut()?;
+        let _ = sale.inputs.try_send(Input::Cancel);
+        sale.feed = None;
+        sale.task.take()
     }
 }
 
@@ -375,6 +402,12 @@ impl Inner {
                     self.show_last_sale(&sale);
                 }
             }
+            Event::CheckoutLost(amount, why) => {
+                self.state.borrow_mut().sale = None;
+                tracing::error!("the checkout task failed: {why}");
+                self.show_result(view::failure(None, amount, &why, true), None);
+                self.refresh.notify_one();
+            }
             Event::Detail(sale) => {
                 pos.set_detail(view::detail(&sale));
                 pos.set_show_detail(true);
@@ -477,6 +510,7 @@ impl Inner {
             inputs,
             deadline: Instant::now() + order.scan_timeout,
             feed: Some(feed),
+            task: None,
         });
         let pos = self.pos();
         pos.set_scan_note(Reason::None);
@@ -489,7 +523,8 @@ impl Inner {
         let terminal = Arc::clone(&self.deps.terminal);
         let indicator = Arc::clone(&self.deps.indicator);
         let poster = self.poster.clone();
-        self.deps.runtime.spawn(async move {
+        let lost = self.poster.clone();
+        let checkout = self.deps.runtime.spawn(async move {
             let mut report = |step: Step| {
                 // The buzzer answers at once, not after the screen.
                 if let Step::Signal(pattern) = &step {
@@ -500,6 +535,18 @@ impl Inner {
             let ended = checkout::run(&terminal, &order, &mut rx, &mut report).await;
             poster.post(Event::Ended(ended, amount));
         });
+        // If the checkout task dies, the screen must not wait for it forever.
+        let task = self.deps.runtime.spawn(async move {
+            if let Err(e) = checkout.await {
+                lost.post(Event::CheckoutLost(
+                    amount,
+                    format!("the checkout stopped: {e}"),
+                ));
+            }
+        });
+        if let Some(sale) = self.state.borrow_mut().sale.as_mut() {
+            sale.task = Some(task);
+        }
     }
 
     /// The camera for the next sale: the configured one, or the demo's fresh code.
@@ -530,8 +577,11 @@ impl Inner {
 
     fn cancel(&self) {
         if let Some(sale) = &self.state.borrow().sale {
-            // Full only if the checkout is far behind; it then ends on its own anyway.
-            let _ = sale.inputs.try_send(Input::Cancel);
+            // Sent even if reads fill the channel: the cancel waits its turn, never dropped.
+            let inputs = sale.inputs.clone();
+            self.deps.runtime.spawn(async move {
+                let _ = inputs.send(Input::Cancel).await;
+            });
         }
     }
 

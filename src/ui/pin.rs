@@ -20,9 +20,11 @@ impl OperatorPin {
         OperatorPin { configured, file }
     }
 
-    /// Whether a PIN exists yet (else the next opening of settings chooses one).
+    /// Whether a PIN exists yet (else the next opening of settings chooses one). A PIN file
+    /// that is there but unreadable counts as set: settings stay locked (fail closed) until
+    /// an operator removes it or sets `ui.operator_pin`.
     pub fn is_set(&self) -> bool {
-        self.configured.is_some() || self.stored().is_some()
+        self.configured.is_some() || self.file.exists()
     }
 
     pub fn check(&self, typed: &str) -> bool {

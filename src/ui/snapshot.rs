@@ -277,9 +277,9 @@ pub fn shots() -> Vec<Shot> {
         Shot {
             name: "result-approved",
             set: |p| {
-                let mut view = view::result(&sample(Status::Approved, 4500, Some("A0000"), ""));
-                view.bank = "오픈은행".into();
-                p.set_result(view);
+                let mut sale = sample(Status::Approved, 4500, Some("A0000"), "");
+                sale.bank_name = Some("오픈은행".into());
+                p.set_result(view::result(&sale));
                 p.set_light(Light::Green);
                 p.set_screen(Screen::Result);
             },

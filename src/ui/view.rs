@@ -47,8 +47,11 @@ pub fn reason(code: &str) -> Reason {
         }
         "CANCELLED" => Reason::Cancelled,
         "SCAN_TIMEOUT" => Reason::ScanTimeout,
-        "QR_UNKNOWN_FORMAT" | "QR_MALFORMED" | "QR_MALFORMED_TLV" | "MEANS_UNSUPPORTED"
-        | "NO_QR" => Reason::NotAPaymentCode,
+        "QR_UNKNOWN_FORMAT" | "QR_MALFORMED" | "QR_MALFORMED_TLV" | "MEANS_UNSUPPORTED" => {
+            Reason::NotAPaymentCode
+        }
+        // At the counter the frames end only when the camera does (gone, or not built in).
+        "NO_QR" => Reason::NoCamera,
         "QR_EXPIRED" | "QR_NOT_YET_VALID" | "QR_LIFETIME_TOO_LONG" => Reason::CodeExpired,
         "QR_REPLAYED" => Reason::CodeUsed,
         "QR_BAD_SIGNATURE" | "QR_UNKNOWN_KEY" => Reason::CodeNotTrusted,
@@ -90,7 +93,7 @@ pub fn result(sale: &Sale) -> ResultView {
         outcome: outcome(sale.status),
         reason: reason(sale.code.as_deref().unwrap_or("")),
         amount: sale.amount.to_string().into(),
-        bank: SharedString::new(),
+        bank: sale.bank_name.clone().unwrap_or_default().into(),
         account: account(sale).into(),
         time: kst_time(settled_at_ms(sale), false).into(),
         approval: sale.bank_tran_id.clone().into(),
@@ -166,9 +169,14 @@ pub fn totals(sales: &[Sale]) -> ModelRc<Total> {
 }
 
 pub fn detail(sale: &Sale) -> SaleDetail {
+    // The last few steps only: a long offline spell adds two per retry, and the detail must
+    // keep its Close button on screen (the whole history is in `qrpos journal list`).
+    const SHOWN: usize = 6;
+    let skip = sale.history.len().saturating_sub(SHOWN);
     let history: Vec<SharedString> = sale
         .history
         .iter()
+        .skip(skip)
         .map(|t| {
             format!(
                 "{}  {} → {}  {}",
