@@ -10,23 +10,14 @@
 //! - resident memory while scanning, against the process before the UI existed.
 
 use super::camera_feed::preview_pixels;
+use super::snapshot::Headless;
 use super::{App, Pos, Screen};
 use crate::scan::{Scanner, ScannerSettings};
 use image::{GrayImage, Luma};
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
-use slint::platform::{Platform, WindowAdapter};
 use slint::ComponentHandle;
 use std::path::Path;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-struct Headless(Rc<MinimalSoftwareWindow>);
-
-impl Platform for Headless {
-    fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
-        Ok(self.0.clone())
-    }
-}
 
 const W: u32 = 800;
 const H: u32 = 480;

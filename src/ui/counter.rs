@@ -608,7 +608,7 @@ impl Inner {
         pos.set_has_last_sale(true);
         pos.set_last_sale_amount(sale.amount.to_string().into());
         pos.set_last_sale_outcome(view::outcome(sale.status));
-        pos.set_last_sale_time(view::result(sale).time);
+        pos.set_last_sale_time(view::settled_time(sale).into());
     }
 
     fn show_result(self: &Rc<Self>, shown: super::ResultView, sale: Option<&Sale>) {

@@ -13,14 +13,12 @@ use std::rc::Rc;
 /// The sizes of `--sizes` by default: the Pi's 800×480 panel first, then 1280×720.
 pub const SIZES: [(u32, u32); 2] = [(800, 480), (1280, 720)];
 
-/// A platform with one window drawn into memory.
-struct Headless {
-    window: Rc<MinimalSoftwareWindow>,
-}
+/// A platform with one window drawn into memory (also `qrpos bench ui`'s).
+pub(super) struct Headless(pub(super) Rc<MinimalSoftwareWindow>);
 
 impl Platform for Headless {
     fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
-        Ok(self.window.clone())
+        Ok(self.0.clone())
     }
 }
 
@@ -39,10 +37,8 @@ pub fn render_all(
     languages: &[&str],
 ) -> Result<Vec<PathBuf>, String> {
     let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
-    slint::platform::set_platform(Box::new(Headless {
-        window: window.clone(),
-    }))
-    .map_err(|e| format!("cannot install the headless renderer: {e}"))?;
+    slint::platform::set_platform(Box::new(Headless(window.clone())))
+        .map_err(|e| format!("cannot install the headless renderer: {e}"))?;
     let app = App::new().map_err(|e| e.to_string())?;
     app.show().map_err(|e| e.to_string())?;
     let mut written = Vec::new();

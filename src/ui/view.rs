@@ -75,12 +75,14 @@ pub fn kst_time(unix_ms: i64, with_date: bool) -> String {
     }
 }
 
-/// When the sale reached the state it is in.
-fn settled_at_ms(sale: &Sale) -> i64 {
-    sale.history
+/// When the sale reached the state it is in (KST `HH:MM:SS`).
+pub fn settled_time(sale: &Sale) -> String {
+    let at = sale
+        .history
         .last()
         .map(|t| t.at_ms)
-        .unwrap_or(sale.created_at_ms)
+        .unwrap_or(sale.created_at_ms);
+    kst_time(at, false)
 }
 
 fn account(sale: &Sale) -> String {
@@ -95,7 +97,7 @@ pub fn result(sale: &Sale) -> ResultView {
         amount: sale.amount.to_string().into(),
         bank: sale.bank_name.clone().unwrap_or_default().into(),
         account: account(sale).into(),
-        time: kst_time(settled_at_ms(sale), false).into(),
+        time: settled_time(sale).into(),
         approval: sale.bank_tran_id.clone().into(),
         sale_id: sale.id.clone().into(),
         detail: sale.message.clone().unwrap_or_default().into(),
