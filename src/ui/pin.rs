@@ -195,11 +195,16 @@ mod tests {
         assert_eq!(pad.step, Step::Choose);
         type_pin(&mut pad, &pin, "2468");
         assert_eq!(type_pin(&mut pad, &pin, "2468"), PinOutcome::Unlocked);
+        // Kept as salt:SHA-256 in hex, never the digits (which hex may hold by chance, so the
+        // shape is what is checked).
         let kept = std::fs::read_to_string(dir.path().join("operator-pin")).unwrap();
-        assert!(
-            !kept.contains("2468"),
-            "the digits are never stored: {kept}"
-        );
+        let (salt, hash) = kept.trim().split_once(':').expect("salt:hash");
+        assert_eq!((salt.len(), hash.len()), (32, 64), "{kept}");
+        assert!(kept
+            .trim()
+            .chars()
+            .all(|c| c == ':' || c.is_ascii_hexdigit()));
+        assert_eq!(hash, hex(&digest(salt, "2468")));
 
         let again = OperatorPin::new(None, dir.path().join("operator-pin"));
         let mut pad = PinPad::new(&again);
