@@ -141,6 +141,10 @@ pub struct BackendSection {
     /// A sale whose outcome is still unknown this long after sending goes on the attention
     /// list (the resolver keeps asking).
     pub unknown_attention_after_s: u64,
+    /// Where the customers' own open-banking tokens come from: `sandbox` (enrol the
+    /// sandbox's customers on first use; demo and tests) or `none` (see
+    /// `backend::enrolment`).
+    pub enrolment: crate::backend::enrolment::Enrolment,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +242,7 @@ impl Default for BackendSection {
             query_backoff_ms: 500,
             recheck_after_ms: 60_000,
             unknown_attention_after_s: 600,
+            enrolment: Default::default(),
         }
     }
 }

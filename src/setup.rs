@@ -132,6 +132,7 @@ pub fn gateway(config: &Config, url: &str) -> Result<Arc<dyn backend::Gateway>, 
         recv_client_bank_code: b.recv_client_bank_code.clone(),
         recv_client_account_num: b.recv_client_account_num.clone(),
         institution_code: config.terminal.institution_code.clone(),
+        enrolment: b.enrolment,
     })
     .map_err(|e| SetupError::Backend(e.to_string()))
 }

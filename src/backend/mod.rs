@@ -10,6 +10,7 @@
 // once per request: its size costs nothing, and boxing it would only add indirection.
 #![allow(clippy::result_large_err)]
 
+pub mod enrolment;
 mod openbanking;
 mod payrequest;
 
@@ -111,6 +112,8 @@ pub struct BackendSettings {
     pub recv_client_bank_code: String,
     pub recv_client_account_num: String,
     pub institution_code: String,
+    /// Where the customers' own tokens (for withdrawals) come from.
+    pub enrolment: enrolment::Enrolment,
 }
 
 /// Why a gateway could not be built. Messages never contain secrets.
@@ -232,6 +235,8 @@ struct RawReply {
     status: u16,
     content_type: String,
     body: Vec<u8>,
+    /// The `Location` of a redirect (the 3-legged flow's consent page answers with one).
+    location: Option<String>,
 }
 
 /// Sends a request and reads the whole reply, mapping transport failures to `Answer`s.
@@ -246,6 +251,11 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<RawReply, Answer> 
         .chars()
         .take(60)
         .collect();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
@@ -263,6 +273,7 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<RawReply, Answer> 
                     status,
                     content_type,
                     body,
+                    location,
                 })
             }
             // The status line arrived but not the body: the request was processed or is

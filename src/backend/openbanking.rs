@@ -1,15 +1,16 @@
-//! The open banking client: the institution's access token (fetched lazily, cached, renewed
-//! once when the backend rejects it), `withdraw/fin_num` and `transfer/result`, each reply
-//! reported faithfully as an `Answer`.
+//! The open banking client: `withdraw/fin_num` with the customer's own token (scope
+//! `transfer`, from `enrolment`), and `transfer/result` with the institution's `oob` token
+//! (fetched lazily, cached); a rejected token is renewed once. Each reply is reported
+//! faithfully as an `Answer`.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use super::enrolment::CustomerTokens;
 use super::{
     endpoint, exchange, join_messages, json_object, json_strings_object, means_unsupported,
-    result_mismatch, truncate_chars, BackendError, BackendSettings, Gateway, RawReply, Secret,
-    Withdrawal,
+    result_mismatch, BackendError, BackendSettings, Gateway, RawReply, Secret, Withdrawal,
 };
 use crate::protocol::openbanking::{
     TokenRequest, TokenResponse, TransferResultItem, TransferResultQuery, TransferResultRequest,
@@ -18,8 +19,9 @@ use crate::protocol::openbanking::{
 };
 use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer};
 
-/// Print fields (`dps_print_content`, `wd_print_content`, names) are AH(20).
-const PRINT_MAX_CHARS: usize = 20;
+/// Print fields (`dps_print_content`, `wd_print_content`, names) are AH(20): 20 bytes of
+/// UTF-8, so at most 6 Hangul syllables (the testbed counts the same way).
+const PRINT_MAX_BYTES: usize = 20;
 /// `req_client_num` is AN(20).
 const CLIENT_NUM_MAX_CHARS: usize = 20;
 /// The terminal does not know the payer's name; the field is mandatory.
@@ -42,6 +44,9 @@ struct CachedToken {
 /// Open banking gateway (see `shared/docs/openbanking.md` §1–§4).
 pub struct OpenBankingGateway {
     http: reqwest::Client,
+    base: reqwest::Url,
+    /// The customers' tokens, which withdrawals go with.
+    customers: CustomerTokens,
     token_url: reqwest::Url,
     withdraw_url: reqwest::Url,
     result_url: reqwest::Url,
@@ -59,6 +64,8 @@ impl OpenBankingGateway {
     ) -> Result<OpenBankingGateway, BackendError> {
         Ok(OpenBankingGateway {
             http,
+            base: base.clone(),
+            customers: CustomerTokens::new(settings.enrolment),
             token_url: endpoint(base, TOKEN_PATH)?,
             withdraw_url: endpoint(base, WITHDRAW_PATH)?,
             result_url: endpoint(base, RESULT_PATH)?,
@@ -157,17 +164,37 @@ impl OpenBankingGateway {
         ))
     }
 
-    /// POSTs `body` with the access token and reads the reply through `read`; a rejected
-    /// token is renewed and the call sent once more.
+    /// The token a call goes with: the paying customer's, or the institution's.
+    async fn token_for(&self, payer: Option<&PaymentMeans>) -> Result<Secret, Answer> {
+        match payer {
+            None => self.token().await,
+            Some(means) => {
+                let s = &self.settings;
+                self.customers
+                    .token_for(
+                        &self.http,
+                        &self.base,
+                        &s.client_id,
+                        &s.client_secret,
+                        means,
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// POSTs `body` with the token of `payer` (the institution's when `None`) and reads the
+    /// reply through `read`; a rejected token is renewed and the call sent once more.
     async fn call<B: serde::Serialize + Sync>(
         &self,
         url: &reqwest::Url,
+        payer: Option<&PaymentMeans>,
         body: &B,
         read: impl Fn(&RawReply) -> Answer,
     ) -> Answer {
         let mut renewed = false;
         loop {
-            let token = match self.token().await {
+            let token = match self.token_for(payer).await {
                 Ok(token) => token,
                 Err(answer) => return answer,
             };
@@ -189,7 +216,10 @@ impl OpenBankingGateway {
             };
             if !renewed && is_token_rejection(&answer) {
                 tracing::info!("access token rejected; renewing it and sending once more");
-                self.forget_token(&token).await;
+                match payer {
+                    None => self.forget_token(&token).await,
+                    Some(_) => self.customers.forget(&token).await,
+                }
                 renewed = true;
                 continue;
             }
@@ -204,8 +234,8 @@ impl OpenBankingGateway {
             PaymentMeans::PayRequest { .. } => return None,
         };
         let s = &self.settings;
-        let merchant = truncate_chars(&s.merchant_name, PRINT_MAX_CHARS);
-        let product = truncate_chars(&w.product, PRINT_MAX_CHARS);
+        let merchant = truncate_bytes(&s.merchant_name, PRINT_MAX_BYTES);
+        let product = truncate_bytes(&w.product, PRINT_MAX_BYTES);
         Some(WithdrawRequest {
             bank_tran_id: w.bank_tran_id.clone(),
             cntr_account_type: s.cntr_account_type.clone(),
@@ -320,6 +350,18 @@ fn item_difference(i: &TransferResultItem, w: &Withdrawal, date: &str) -> Vec<&'
     differs
 }
 
+/// The longest prefix of `s` that fits in `max` bytes of UTF-8, cut on a character boundary.
+fn truncate_bytes(s: &str, max: usize) -> String {
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        if i + c.len_utf8() > max {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    s[..end].to_string()
+}
+
 /// `tran_amt` as won; `None` when absent or not a plain number.
 fn parse_amount(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -358,7 +400,9 @@ impl Gateway for OpenBankingGateway {
             return means_unsupported(&w.means, Protocol::Openbanking);
         };
         let answer = self
-            .call(&self.withdraw_url, &body, |reply| read_withdraw(reply, w))
+            .call(&self.withdraw_url, Some(&w.means), &body, |reply| {
+                read_withdraw(reply, w)
+            })
             .await;
         log_answer("withdraw", &w.bank_tran_id, &answer);
         answer
@@ -377,7 +421,7 @@ impl Gateway for OpenBankingGateway {
             }],
         };
         let answer = self
-            .call(&self.result_url, &body, |reply| {
+            .call(&self.result_url, None, &body, |reply| {
                 read_result(reply, w, bank_tran_date)
             })
             .await;

@@ -1,5 +1,6 @@
-//! KFTC open banking v2.0 subset (see `shared/docs/openbanking.md`): token, withdraw by
-//! fintech number, transfer result, balance. Every response field defaults to empty so that a
+//! KFTC open banking v2.0 subset (see `shared/docs/openbanking.md`): the 3-legged and
+//! 2-legged tokens, withdraw by fintech number, transfer result, balance, the user and their
+//! accounts, the transaction list and the real-name check. Every response field defaults to empty so that a
 //! partial body still parses and the classifier, not serde, decides what it means.
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,12 @@ pub const TOKEN_PATH: &str = "/oauth/2.0/token";
 pub const WITHDRAW_PATH: &str = "/v2.0/transfer/withdraw/fin_num";
 pub const RESULT_PATH: &str = "/v2.0/transfer/result";
 pub const BALANCE_PATH: &str = "/v2.0/account/balance/fin_num";
+pub const AUTHORIZE_PATH: &str = "/oauth/2.0/authorize";
+pub const USER_ME_PATH: &str = "/v2.0/user/me";
+pub const ACCOUNT_LIST_PATH: &str = "/v2.0/account/list";
+pub const TRANSACTION_LIST_PATH: &str = "/v2.0/account/transaction_list/fin_num";
+pub const REAL_NAME_PATH: &str = "/v2.0/inquiry/real_name";
+pub const DEPOSIT_PATH: &str = "/v2.0/transfer/deposit/fin_num";
 
 /// `POST /oauth/2.0/token`, form-encoded, `grant_type=client_credentials`, `scope=oob`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,7 +25,9 @@ pub struct TokenRequest {
     pub grant_type: String,
 }
 
-/// Success has no `rsp_code`; a failure carries an O-code in `rsp_code`.
+/// Success has no `rsp_code`; a failure carries an O-code in `rsp_code`. A user's token
+/// (`authorization_code`, `refresh_token`) comes with `refresh_token` and `user_seq_no`; the
+/// institution's (`client_credentials`) with `client_use_code`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenResponse {
@@ -27,6 +36,8 @@ pub struct TokenResponse {
     pub expires_in: u64,
     pub scope: String,
     pub client_use_code: String,
+    pub refresh_token: String,
+    pub user_seq_no: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rsp_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +160,7 @@ pub struct TransferResultItem {
     pub wd_account_holder_name: String,
     pub dps_bank_code_std: String,
     pub dps_bank_name: String,
+    pub dps_fintech_use_num: String,
     pub dps_account_num_masked: String,
     pub dps_print_content: String,
     pub dps_account_holder_name: String,
@@ -172,4 +184,115 @@ pub struct BalanceResponse {
     pub fintech_use_num: String,
     pub balance_amt: String,
     pub available_amt: String,
+}
+
+/// One account of a user, as `user/me` and `account/list` list it (docs §5.2).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Account {
+    pub fintech_use_num: String,
+    pub account_alias: String,
+    pub bank_code_std: String,
+    pub bank_code_sub: String,
+    pub bank_name: String,
+    pub savings_bank_name: String,
+    pub account_num_masked: String,
+    pub account_holder_name: String,
+    /// `P` person.
+    pub account_holder_type: String,
+    /// `1` deposit account.
+    pub account_type: String,
+    pub inquiry_agree_yn: String,
+    pub inquiry_agree_dtime: String,
+    /// `Y`: the user consented to withdrawals from this account.
+    pub transfer_agree_yn: String,
+    pub transfer_agree_dtime: String,
+    /// `account/list` only: `01` in use, `09` cancelled.
+    pub account_state: String,
+}
+
+/// `GET /v2.0/user/me?user_seq_no=…` (scope `login`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserMeResponse {
+    pub api_tran_id: String,
+    pub api_tran_dtm: String,
+    pub rsp_code: String,
+    pub rsp_message: String,
+    pub user_seq_no: String,
+    pub user_ci: String,
+    pub user_name: String,
+    pub res_cnt: String,
+    pub res_list: Vec<Account>,
+}
+
+/// `GET /v2.0/account/list?user_seq_no=…&include_cancel_yn=N&sort_order=D` (scope `login`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountListResponse {
+    pub api_tran_id: String,
+    pub api_tran_dtm: String,
+    pub rsp_code: String,
+    pub rsp_message: String,
+    pub user_name: String,
+    pub res_cnt: String,
+    pub res_list: Vec<Account>,
+}
+
+/// `GET /v2.0/account/transaction_list/fin_num` (scope `inquiry`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransactionListResponse {
+    pub api_tran_id: String,
+    pub api_tran_dtm: String,
+    pub rsp_code: String,
+    pub rsp_message: String,
+    pub bank_tran_id: String,
+    pub bank_tran_date: String,
+    pub bank_code_tran: String,
+    pub bank_rsp_code: String,
+    pub bank_rsp_message: String,
+    pub bank_name: String,
+    pub fintech_use_num: String,
+    pub balance_amt: String,
+    pub page_record_cnt: String,
+    pub next_page_yn: String,
+    pub befor_inquiry_trace_info: String,
+    pub res_list: Vec<Transaction>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Transaction {
+    /// `yyyyMMdd`, `HHmmss`.
+    pub tran_date: String,
+    pub tran_time: String,
+    /// `입금` (in) or `출금` (out).
+    pub inout_type: String,
+    pub tran_type: String,
+    pub print_content: String,
+    pub tran_amt: String,
+    pub after_balance_amt: String,
+    pub branch_name: String,
+}
+
+/// `POST /v2.0/inquiry/real_name` (scope `oob`), docs §5.3.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealNameResponse {
+    pub api_tran_id: String,
+    pub api_tran_dtm: String,
+    pub rsp_code: String,
+    pub rsp_message: String,
+    pub bank_tran_id: String,
+    pub bank_tran_date: String,
+    pub bank_code_tran: String,
+    pub bank_rsp_code: String,
+    pub bank_rsp_message: String,
+    pub bank_code_std: String,
+    pub bank_name: String,
+    pub account_num: String,
+    pub account_holder_info_type: String,
+    pub account_holder_info: String,
+    pub account_holder_name: String,
 }

@@ -39,6 +39,7 @@ pub(crate) async fn accounts(AxState(app): AxState<Arc<App>>) -> Json<serde_json
                 "credit_used": c.credit_used,
                 "credit_limit": c.card.as_ref().map(|k| k.limit),
                 "fintech_use_num": c.fintech_use_num,
+                "emv_pan": c.emv_pan,
                 "identity_number": c.identity_number,
                 "account_number": c.account_number,
             })
@@ -52,9 +53,11 @@ pub(crate) async fn accounts(AxState(app): AxState<Arc<App>>) -> Json<serde_json
 pub(crate) async fn reset(AxState(app): AxState<Arc<App>>) -> Json<serde_json::Value> {
     app.faults().clear();
     app.with_state(|st| {
-        let tokens = std::mem::take(&mut st.tokens);
+        let grants = std::mem::take(&mut st.grants);
+        let refresh = std::mem::take(&mut st.refresh_tokens);
         *st = State::new(app.initial.clone());
-        st.tokens = tokens;
+        st.grants = grants;
+        st.refresh_tokens = refresh;
     });
     Json(json!({ "reset": true }))
 }

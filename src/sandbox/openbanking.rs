@@ -1,31 +1,39 @@
-//! The open-banking side of the sandbox: token, withdraw by fintech number (or EMV CPM),
-//! transfer result and balance, with the checks in the order the real API applies them.
+//! The open-banking APIs that move or query money: withdraw by fintech number (or this
+//! project's EMV CPM extension), transfer result, balance and deposit. Each request passes the
+//! gate first (`oauth::require`: a live token with the API's scope), then the field table of
+//! `fields`, then the business rules in the order the real API applies them. Business
+//! refusals are HTTP 200 with `rsp_code`/`rsp_message`; gate refusals carry O-codes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Extension, Form, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Query, State as AxState};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
 
 use super::emv::pan_from_cpm;
 use super::faults::{FaultKind, FaultOn, KillSwitch};
+use super::fields::{self, check, check_tran_dtime, one_payer};
+use super::oauth::require;
 use super::server::{deliver, App};
 use super::state::{
-    expired, mask, record_key, CustomerConfig, LedgerEntry, State, Transfer, TransferState,
+    expired, mask, record_key, CustomerConfig, Grant, LedgerEntry, State, Transfer, TransferKind,
+    TransferState,
 };
-use super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_INSTITUTION_CODE};
 use crate::protocol::openbanking::{
-    BalanceResponse, TokenResponse, TransferResultItem, TransferResultRequest,
-    TransferResultResponse, WithdrawRequest, WithdrawResponse,
+    BalanceResponse, TransferResultItem, TransferResultRequest, TransferResultResponse,
+    WithdrawRequest, WithdrawResponse,
 };
 
 /// The bank code the sandbox plays (`097`, the testbed's "오픈은행").
-const BANK_CODE: &str = "097";
+pub(crate) const BANK_CODE: &str = "097";
+/// At most this many items in one `transfer/result` (a public client's note; docs §4.1).
+const RESULT_MAX_ITEMS: usize = 25;
 
 pub(crate) fn api_tran_id() -> String {
     format!("SBX{:032X}", rand::random::<u128>())
@@ -79,44 +87,43 @@ fn lenient(body: &[u8]) -> Lenient {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// The request body as a JSON object, or why not (A0004). The API takes JSON only.
+pub(crate) fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, String> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err("Content-Type must be application/json; charset=UTF-8".into());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("the body must be a JSON object".into()),
+        Err(_) => Err("the body is not JSON".into()),
+    }
 }
 
-fn institution_of<'a>(st: &'a State, headers: &HeaderMap) -> Option<&'a str> {
-    st.tokens.get(bearer(headers)?).map(String::as_str)
+/// `bank_tran_id` is the token's institution code + `U` + 9 letters or digits (docs §2).
+pub(crate) fn bank_tran_id_of(grant: &Grant, id: &str) -> Option<String> {
+    let ok = id.len() == 20
+        && id.starts_with(&format!("{}U", grant.client_use_code))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    (!ok).then(|| {
+        format!(
+            "bank_tran_id {id:?} must be the institution code {} + 'U' + 9 letters or digits",
+            grant.client_use_code
+        )
+    })
 }
 
-// ---------------------------------------------------------------- token
+/// Whether the user of `grant` is the customer at `idx`.
+pub(crate) fn owns(st: &State, grant: &Grant, idx: usize) -> bool {
+    grant.user_seq_no.as_deref() == Some(st.user_seq_no(idx).as_str())
+}
 
-pub(crate) async fn token(
-    AxState(app): AxState<Arc<App>>,
-    Extension(kill): Extension<KillSwitch>,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> Response {
-    let fault = app.take_fault(FaultOn::Token);
-    let normal = if fault.as_ref().is_none_or(FaultKind::processes) {
-        Some(issue_token(&app, form))
-    } else {
-        None
-    };
-    deliver(
-        fault.as_ref(),
-        &kill,
-        || to_response(normal),
-        || {
-            let (code, msg, status) = reply_fields(fault.as_ref());
-            let body = TokenResponse {
-                rsp_code: Some(code),
-                rsp_message: Some(msg),
-                ..Default::default()
-            };
-            (status.unwrap_or(StatusCode::UNAUTHORIZED), Json(body)).into_response()
-        },
-    )
-    .await
+/// `"요청전문 포맷 에러: <why>"`.
+pub(crate) fn format_error(why: &str) -> String {
+    format!("요청전문 포맷 에러: {why}")
 }
 
 fn to_response<T: serde::Serialize>(r: Option<(StatusCode, T)>) -> Response {
@@ -127,7 +134,7 @@ fn to_response<T: serde::Serialize>(r: Option<(StatusCode, T)>) -> Response {
 }
 
 /// `(rsp_code or code, message, status)` of a `reply` fault.
-fn reply_fields(f: Option<&FaultKind>) -> (String, String, Option<StatusCode>) {
+pub(crate) fn reply_fields(f: Option<&FaultKind>) -> (String, String, Option<StatusCode>) {
     match f {
         Some(FaultKind::Reply {
             rsp_code,
@@ -145,62 +152,6 @@ fn reply_fields(f: Option<&FaultKind>) -> (String, String, Option<StatusCode>) {
         ),
         _ => (String::new(), String::new(), None),
     }
-}
-
-fn issue_token(
-    app: &App,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> (StatusCode, TokenResponse) {
-    let fail = |status, msg: &str| {
-        (
-            status,
-            TokenResponse {
-                rsp_code: Some("O0001".into()),
-                rsp_message: Some(msg.into()),
-                ..Default::default()
-            },
-        )
-    };
-    let Ok(Form(f)) = form else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "인증요청 거부: form-encoded body expected (3000103)",
-        );
-    };
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
-    if get("grant_type") != "client_credentials" || get("scope") != "oob" {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "인증요청 거부: grant_type=client_credentials and scope=oob required (3000103)",
-        );
-    }
-    if get("client_id") != DEMO_CLIENT_ID || get("client_secret") != DEMO_CLIENT_SECRET {
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            "인증요청 거부: bad client credentials (3000201)",
-        );
-    }
-    let token = format!(
-        "{:032x}{:032x}",
-        rand::random::<u128>(),
-        rand::random::<u128>()
-    );
-    app.with_state(|st| {
-        st.tokens
-            .insert(token.clone(), DEMO_INSTITUTION_CODE.into())
-    });
-    (
-        StatusCode::OK,
-        TokenResponse {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: 7_775_999,
-            scope: "oob".into(),
-            client_use_code: DEMO_INSTITUTION_CODE.into(),
-            rsp_code: None,
-            rsp_message: None,
-        },
-    )
 }
 
 // ---------------------------------------------------------------- withdraw
@@ -254,6 +205,7 @@ pub(crate) async fn withdraw(
 /// A fault that hits before the bank sees the request: only a ledger line, and for `reply`
 /// a refusal record (the bank answered; the id is taken). `drop`/`http500`/`garbage` without
 /// commit model a request lost on the way, so the id stays free for a retry.
+
 fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
     let l = lenient(body);
     let result = FaultKind::unprocessed_result(fault);
@@ -288,6 +240,10 @@ fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
                     fintech_use_num: l.fintech.clone().unwrap_or_default(),
                     bank_tran_date,
                     state,
+                    kind: TransferKind::Withdraw,
+                    time: st.now.format("%H%M%S").to_string(),
+                    print_content: String::new(),
+                    after_balance: 0,
                 },
             );
         }
@@ -352,47 +308,79 @@ fn decide_withdraw(
         resp.rsp_message = msg.into();
         (status, code.to_string(), false)
     };
-    // 1. token
-    let Some(institution) = institution_of(st, headers).map(str::to_string) else {
+    // 1. the gate: the customer's own token, scope `transfer`
+    let grant = match require(st, headers, "transfer") {
+        Ok(g) => g,
+        Err(r) => return refuse(resp, r.status, r.code, &r.message),
+    };
+    // 2. the message: JSON, the field table, one payer, a real time, our id format. A
+    // malformed request never reaches the bank: its id stays free.
+    let obj = match json_body(headers, body) {
+        Ok(o) => o,
+        Err(why) => return refuse(resp, StatusCode::OK, "A0004", &format_error(&why)),
+    };
+    let emv_given = obj
+        .get("emv_cpm")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    let fintech_given = obj
+        .get("fintech_use_num")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    let why = check(&obj, fields::WITHDRAW)
+        .or_else(|| match (fintech_given, emv_given) {
+            (false, false) => Some("fintech_use_num is required".into()),
+            (true, true) => Some("give fintech_use_num or emv_cpm, not both".into()),
+            _ => None,
+        })
+        .or_else(|| {
+            obj.get("emv_cpm")
+                .filter(|v| !v.is_string() && !v.is_null())
+                .map(|_| "emv_cpm must be a string".to_string())
+        })
+        .or_else(|| {
+            // An EMV code names the payer itself; any payer field given must still be whole.
+            let payer_fields = ["req_client_fintech_use_num", "req_client_bank_code"]
+                .iter()
+                .chain(&["req_client_account_num"])
+                .any(|k| {
+                    obj.get(*k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
+                });
+            if emv_given && !payer_fields {
+                None
+            } else {
+                one_payer(&obj)
+            }
+        })
+        .or_else(|| {
+            let dtime = obj.get("tran_dtime").and_then(Value::as_str).unwrap_or("");
+            check_tran_dtime(dtime, now)
+        })
+        .or_else(|| {
+            let id = obj
+                .get("bank_tran_id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            bank_tran_id_of(&grant, id)
+        })
+        .or_else(|| {
+            let amt = obj.get("tran_amt").and_then(Value::as_str).unwrap_or("");
+            (amt.parse::<u64>() == Ok(0)).then(|| "tran_amt must be more than 0".to_string())
+        });
+    if let Some(why) = why {
+        return refuse(resp, StatusCode::OK, "A0004", &format_error(&why));
+    }
+    let Ok(req) = serde_json::from_value::<WithdrawRequest>(Value::Object(obj)) else {
         return refuse(
             resp,
-            StatusCode::UNAUTHORIZED,
-            "O0002",
-            "Access Token 거부 (missing or unknown bearer token)",
+            StatusCode::OK,
+            "A0004",
+            &format_error("unreadable fields"),
         );
-    };
-    // 2. parse
-    let req: WithdrawRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return refuse(
-                resp,
-                StatusCode::BAD_REQUEST,
-                "A0004",
-                &format!("요청전문 포맷 에러: {e}"),
-            )
-        }
     };
     let emv = req.emv_cpm.as_deref().unwrap_or_default();
-    let missing = [
-        ("bank_tran_id", req.bank_tran_id.is_empty()),
-        ("tran_amt", req.tran_amt.is_empty()),
-        ("tran_dtime", req.tran_dtime.is_empty()),
-        (
-            "fintech_use_num",
-            req.fintech_use_num.is_empty() && emv.is_empty(),
-        ),
-    ]
-    .into_iter()
-    .find(|(_, m)| *m);
-    if let Some((field, _)) = missing {
-        return refuse(
-            resp,
-            StatusCode::BAD_REQUEST,
-            "A0004",
-            &format!("요청전문 포맷 에러: {field} is required"),
-        );
-    }
     // 3. de-duplicate within the business day: the first request stands, whatever became of
     // it; the same id on another day is another transfer (KFTC's rule).
     let date = now.format("%Y%m%d").to_string();
@@ -406,8 +394,13 @@ fn decide_withdraw(
         );
     }
     let amount: u64 = req.tran_amt.parse().unwrap_or(0);
+    let time = now.format("%H%M%S").to_string();
+    let print = req.wd_print_content.clone().unwrap_or_default();
     // From here on the bank has the id: every outcome is recorded for dedup and result queries.
     let record = |st: &mut State, customer: Option<&CustomerConfig>, state: TransferState| {
+        let after_balance = customer
+            .and_then(|c| st.customers.iter().find(|x| x.name == c.name))
+            .map_or(0, |c| c.balance);
         st.transfers.insert(
             key.clone(),
             Transfer {
@@ -418,54 +411,22 @@ fn decide_withdraw(
                     .unwrap_or_else(|| req.fintech_use_num.clone()),
                 bank_tran_date: date.clone(),
                 state,
+                kind: TransferKind::Withdraw,
+                time: time.clone(),
+                print_content: print.clone(),
+                after_balance,
             },
         );
     };
-    // 4. validate
-    let id_ok = req.bank_tran_id.len() == 20
-        && req.bank_tran_id.starts_with(&format!("{institution}U"))
-        && req
-            .bank_tran_id
-            .get(11..)
-            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let amt_ok = !req.tran_amt.is_empty()
-        && req.tran_amt.len() <= 12
-        && req.tran_amt.bytes().all(|b| b.is_ascii_digit())
-        && amount > 0;
-    let dtime_ok = req.tran_dtime.len() == 14 && req.tran_dtime.bytes().all(|b| b.is_ascii_digit());
-    let bad = [
-        (
-            !id_ok,
-            "bank_tran_id must be the institution code + 'U' + 9 alphanumerics",
-        ),
-        (!amt_ok, "tran_amt must be 1 to 12 digits, > 0"),
-        (!dtime_ok, "tran_dtime must be yyyyMMddHHmmss"),
-    ]
-    .into_iter()
-    .find(|(b, _)| *b);
-    if let Some((_, why)) = bad {
-        record(
-            st,
-            None,
-            TransferState::Refused {
-                rsp_code: "A0004".into(),
-            },
-        );
-        return refuse(
-            resp,
-            StatusCode::OK,
-            "A0004",
-            &format!("요청전문 포맷 에러: {why}"),
-        );
-    }
-    // 5. customer
+    // 4. the customer, who must be the token's user
     let idx = if !req.fintech_use_num.is_empty() {
         st.customer_idx(|c| c.fintech_use_num.as_deref() == Some(req.fintech_use_num.as_str()))
     } else {
         pan_from_cpm(emv)
             .and_then(|pan| st.customer_idx(|c| c.emv_pan.as_deref() == Some(pan.as_str())))
     };
-    let Some(idx) = idx else {
+    let not_theirs = idx.filter(|&i| !owns(st, &grant, i));
+    let (Some(idx), None) = (idx, not_theirs) else {
         record(
             st,
             None,
@@ -473,13 +434,14 @@ fn decide_withdraw(
                 rsp_code: "A0304".into(),
             },
         );
-        return refuse(
-            resp,
-            StatusCode::OK,
-            "A0304",
-            "핀테크이용번호 불일치 (unknown fintech_use_num or QR)",
-        );
+        let why = if not_theirs.is_some() {
+            "핀테크이용번호 불일치 (the account is not the token's user's)"
+        } else {
+            "핀테크이용번호 불일치 (unknown fintech_use_num or QR)"
+        };
+        return refuse(resp, StatusCode::OK, "A0304", why);
     };
+
     let c = st.customers[idx].clone();
     entry.customer = Some(c.name.clone());
     entry.fintech_use_num = c.fintech_use_num.clone();
@@ -495,7 +457,7 @@ fn decide_withdraw(
     resp.dps_print_content = req.dps_print_content.clone();
     resp.dps_account_holder_name = req.recv_client_name.clone();
     resp.print_content = req.wd_print_content.clone().unwrap_or_default();
-    // 6. consents
+    // 5. consents
     let today = now.date_naive();
     let consent = if expired(&c.withdraw_consent_until, today) {
         Some((
@@ -517,7 +479,7 @@ fn decide_withdraw(
         );
         return refuse(resp, StatusCode::OK, code, msg);
     }
-    // 7. limits
+    // 6. limits
     let day_key = format!("{}|{date}", c.name);
     let used = st.daily_used.get(&day_key).copied().unwrap_or(0);
     let limit = if amount > c.per_tx_limit() {
@@ -538,7 +500,7 @@ fn decide_withdraw(
         resp.wd_limit_remain_amt = c.daily_limit().saturating_sub(used).to_string();
         return refuse(resp, StatusCode::OK, code, msg);
     }
-    // 8. balance (a participant-bank refusal: A0002 + bank code)
+    // 7. balance (a participant-bank refusal: A0002 + bank code)
     if amount > c.balance {
         record(
             st,
@@ -552,7 +514,7 @@ fn decide_withdraw(
         refuse(resp, StatusCode::OK, "A0002", "참가기관 에러");
         return (StatusCode::OK, "A0002/453".into(), false);
     }
-    // 9. debit
+    // 8. debit
     st.customers[idx].balance -= amount;
     st.daily_used.insert(day_key, used + amount);
     record(st, Some(&c), TransferState::Committed);
@@ -564,7 +526,6 @@ fn decide_withdraw(
     resp.wd_limit_remain_amt = c.daily_limit().saturating_sub(used + amount).to_string();
     (StatusCode::OK, "A0000/000".into(), true)
 }
-
 // ---------------------------------------------------------------- transfer result
 
 pub(crate) async fn result(
@@ -617,39 +578,66 @@ fn process_result(
         resp.rsp_message = msg;
         (status, resp.clone())
     };
-    if institution_of(st, headers).is_none() {
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            "O0002",
-            "Access Token 거부 (missing or unknown bearer token)".into(),
-        );
+    if let Err(r) = require(st, headers, "oob") {
+        return fail(r.status, r.code, r.message);
     }
-    let req: TransferResultRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "A0004",
-                format!("요청전문 포맷 에러: {e}"),
-            )
-        }
+    let obj = match json_body(headers, body) {
+        Ok(o) => o,
+        Err(why) => return fail(StatusCode::OK, "A0004", format_error(&why)),
     };
-    if req.req_list.is_empty() {
-        return fail(
-            StatusCode::OK,
-            "A0004",
-            "요청전문 포맷 에러: req_list is empty".into(),
-        );
+    let items: Vec<Map<String, Value>> = match obj.get("req_list") {
+        Some(Value::Array(l)) => l.iter().filter_map(|i| i.as_object().cloned()).collect(),
+        _ => vec![],
+    };
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
+    let why = check(&obj, fields::RESULT)
+        .or_else(|| {
+            (!matches!(s("check_type"), "1" | "2"))
+                .then(|| "check_type must be 1 (withdrawals) or 2 (deposits)".to_string())
+        })
+        .or_else(|| check_tran_dtime(s("tran_dtime"), &now))
+        .or_else(|| {
+            let n = obj
+                .get("req_list")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if n == 0 || n != items.len() {
+                Some("req_list must be a non-empty list of objects".to_string())
+            } else if n > RESULT_MAX_ITEMS {
+                Some(format!(
+                    "req_list holds {n} items, at most {RESULT_MAX_ITEMS}"
+                ))
+            } else if s("req_cnt").parse::<usize>() != Ok(n) {
+                Some(format!(
+                    "req_cnt {:?} does not match the {n} items of req_list",
+                    s("req_cnt")
+                ))
+            } else {
+                None
+            }
+        })
+        .or_else(|| {
+            items.iter().enumerate().find_map(|(i, item)| {
+                check(item, fields::RESULT_ITEM).map(|w| format!("req_list[{i}].{w}"))
+            })
+        });
+    if let Some(why) = why {
+        return fail(StatusCode::OK, "A0004", format_error(&why));
     }
-    let items: Vec<Option<TransferResultItem>> = req
+    let Ok(req) = serde_json::from_value::<TransferResultRequest>(Value::Object(obj.clone()))
+    else {
+        return fail(StatusCode::OK, "A0004", format_error("unreadable fields"));
+    };
+    let found: Vec<Option<TransferResultItem>> = req
         .req_list
         .iter()
         .map(|q| {
-            // Found only by the day and the amount it was made with, as the real API does.
+            // Found only by its kind, day and amount, as the real API does.
             let t = st
                 .transfers
                 .get(&record_key(&q.org_bank_tran_date, &q.org_bank_tran_id))
-                .filter(|t| q.org_tran_amt.trim().parse() == Ok(t.amount))?;
+                .filter(|t| t.kind.check_type() == req.check_type)
+                .filter(|t| q.org_tran_amt.parse() == Ok(t.amount))?;
             let (code, msg) = match &t.state {
                 TransferState::Committed => ("000".to_string(), String::new()),
                 TransferState::BankRefused { bank_rsp_code } => (
@@ -663,38 +651,60 @@ fn process_result(
                 .customer
                 .as_ref()
                 .and_then(|n| st.customers.iter().find(|c| &c.name == n));
-            Some(TransferResultItem {
+            let mut item = TransferResultItem {
                 tran_no: q.tran_no.clone(),
                 bank_tran_id: q.org_bank_tran_id.clone(),
                 bank_tran_date: t.bank_tran_date.clone(),
                 bank_code_tran: BANK_CODE.into(),
                 bank_rsp_code: code,
                 bank_rsp_message: msg,
-                wd_bank_code_std: c.map(|c| c.bank_code_std.clone()).unwrap_or_default(),
-                wd_bank_name: c.map(|c| c.bank_name.clone()).unwrap_or_default(),
-                wd_fintech_use_num: t.fintech_use_num.clone(),
-                wd_account_num_masked: c.map(|c| c.masked_account()).unwrap_or_default(),
-                wd_account_holder_name: t.customer.clone().unwrap_or_default(),
                 tran_amt: t.amount.to_string(),
                 ..Default::default()
-            })
+            };
+            let (bank, name) = (
+                c.map(|c| c.bank_code_std.clone()).unwrap_or_default(),
+                c.map(|c| c.bank_name.clone()).unwrap_or_default(),
+            );
+            let masked = c.map(|c| c.masked_account()).unwrap_or_default();
+            let holder = t.customer.clone().unwrap_or_default();
+            // The customer's side is the withdrawal side of a withdrawal, the deposit side of
+            // a deposit.
+            match t.kind {
+                TransferKind::Withdraw => {
+                    item.wd_bank_code_std = bank;
+                    item.wd_bank_name = name;
+                    item.wd_fintech_use_num = t.fintech_use_num.clone();
+                    item.wd_account_num_masked = masked;
+                    item.wd_account_holder_name = holder;
+                    item.wd_print_content = t.print_content.clone();
+                }
+                TransferKind::Deposit => {
+                    item.dps_bank_code_std = bank;
+                    item.dps_bank_name = name;
+                    item.dps_fintech_use_num = t.fintech_use_num.clone();
+                    item.dps_account_num_masked = masked;
+                    item.dps_account_holder_name = holder;
+                    item.dps_print_content = t.print_content.clone();
+                }
+            }
+            Some(item)
         })
         .collect();
-    if items.len() == 1 && items[0].is_none() {
+    if found.len() == 1 && found[0].is_none() {
         return fail(
             StatusCode::OK,
             "A0310",
             "해당 거래 없음 (no such transfer)".into(),
         );
     }
-    let all_found = items.iter().all(Option::is_some);
+    let all_found = found.iter().all(Option::is_some);
     resp.rsp_code = if all_found { "A0000" } else { "A0009" }.into();
     resp.rsp_message = if all_found {
         String::new()
     } else {
         "일부 항목 실패 (some items failed; check each item)".into()
     };
-    resp.res_list = items
+    resp.res_list = found
         .into_iter()
         .zip(&req.req_list)
         .map(|(item, q)| {
@@ -713,6 +723,28 @@ fn process_result(
 
 // ---------------------------------------------------------------- balance
 
+/// A GET API's query string as a JSON object of strings, for the field tables.
+pub(crate) fn query_object(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Map<String, Value> {
+    query
+        .map(|Query(q)| q)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+/// The open-banking customer whose fintech number is `fin`, if the token's user owns it;
+/// the refusal (A0304) otherwise.
+pub(crate) fn own_account(st: &State, grant: &Grant, fin: &str) -> Result<usize, String> {
+    match st.customer_idx(|c| c.fintech_use_num.as_deref() == Some(fin)) {
+        Some(i) if owns(st, grant, i) => Ok(i),
+        Some(_) => Err("핀테크이용번호 불일치 (the account is not the token's user's)".into()),
+        None => Err("핀테크이용번호 불일치 (unknown fintech_use_num)".into()),
+    }
+}
+
 pub(crate) async fn balance(
     AxState(app): AxState<Arc<App>>,
     headers: HeaderMap,
@@ -720,41 +752,40 @@ pub(crate) async fn balance(
 ) -> Response {
     let st = app.lock();
     let now = st.now;
+    let q = query_object(query);
+    let s = |k: &str| q.get(k).and_then(Value::as_str).unwrap_or_default();
     let mut resp = BalanceResponse {
         api_tran_id: api_tran_id(),
         api_tran_dtm: api_tran_dtm(&now),
+        bank_tran_id: s("bank_tran_id").to_string(),
         bank_tran_date: now.format("%Y%m%d").to_string(),
         bank_code_tran: BANK_CODE.into(),
+        fintech_use_num: s("fintech_use_num").to_string(),
         ..Default::default()
     };
-    if institution_of(&st, &headers).is_none() {
-        resp.rsp_code = "O0002".into();
-        resp.rsp_message = "Access Token 거부 (missing or unknown bearer token)".into();
-        return (StatusCode::UNAUTHORIZED, Json(resp)).into_response();
-    }
-    let q = query.map(|Query(q)| q).unwrap_or_default();
-    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-    resp.bank_tran_id = get("bank_tran_id");
-    resp.fintech_use_num = get("fintech_use_num");
-    if resp.bank_tran_id.is_empty()
-        || resp.fintech_use_num.is_empty()
-        || get("tran_dtime").len() != 14
-    {
-        resp.rsp_code = "A0004".into();
-        resp.rsp_message =
-            "요청전문 포맷 에러: bank_tran_id, fintech_use_num, tran_dtime required".into();
-        return (StatusCode::BAD_REQUEST, Json(resp)).into_response();
-    }
-    match st
-        .customers
-        .iter()
-        .find(|c| c.fintech_use_num.as_deref() == Some(resp.fintech_use_num.as_str()))
-    {
-        None => {
-            resp.rsp_code = "A0304".into();
-            resp.rsp_message = "핀테크이용번호 불일치 (unknown fintech_use_num)".into();
+    let grant = match require(&st, &headers, "inquiry") {
+        Ok(g) => g,
+        Err(r) => {
+            resp.rsp_code = r.code.into();
+            resp.rsp_message = r.message;
+            return (r.status, Json(resp)).into_response();
         }
-        Some(c) => {
+    };
+    let why = check(&q, fields::BALANCE)
+        .or_else(|| check_tran_dtime(s("tran_dtime"), &now))
+        .or_else(|| bank_tran_id_of(&grant, s("bank_tran_id")));
+    if let Some(why) = why {
+        resp.rsp_code = "A0004".into();
+        resp.rsp_message = format_error(&why);
+        return (StatusCode::OK, Json(resp)).into_response();
+    }
+    match own_account(&st, &grant, s("fintech_use_num")) {
+        Err(why) => {
+            resp.rsp_code = "A0304".into();
+            resp.rsp_message = why;
+        }
+        Ok(i) => {
+            let c = &st.customers[i];
             resp.rsp_code = "A0000".into();
             resp.bank_rsp_code = "000".into();
             resp.bank_name = c.bank_name.clone();
@@ -767,9 +798,8 @@ pub(crate) async fn balance(
 
 // ---------------------------------------------------------------- deposit (refunds)
 
-/// `POST /v2.0/transfer/deposit/fin_num` (docs §5.4), what the terminal's refunds use.
-/// `crate::protocol` has no type for it yet, so the body is read as JSON by field name.
-pub(crate) const DEPOSIT_PATH: &str = "/v2.0/transfer/deposit/fin_num";
+// `POST /v2.0/transfer/deposit/fin_num` (docs §5.4). `crate::protocol` has no type for
+// its body, so it is read as JSON by field name.
 
 pub(crate) async fn deposit(
     AxState(app): AxState<Arc<App>>,
@@ -852,52 +882,72 @@ fn process_deposit(
             "rsp_code": code, "rsp_message": msg, "res_cnt": "0", "res_list": [],
         })
     };
-    let Some(institution) = institution_of(st, headers).map(str::to_string) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            head(
-                "O0002",
-                "Access Token 거부 (missing or unknown bearer token)",
-            ),
-        );
+    let grant = match require(st, headers, "oob") {
+        Ok(g) => g,
+        Err(r) => return (r.status, head(r.code, &r.message)),
     };
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let items = deposit_items(body);
-    if parsed.as_ref().and_then(|v| v.get("req_list")).is_none() || items.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            head("A0004", "요청전문 포맷 에러: req_list required"),
-        );
-    }
-    let tran_nos: Vec<String> = parsed
-        .as_ref()
-        .and_then(|v| v.get("req_list"))
-        .and_then(|l| l.as_array())
-        .map(|l| {
-            l.iter()
-                .map(|i| {
-                    i.get("tran_no")
-                        .and_then(|x| x.as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .collect()
+    let obj = match json_body(headers, body) {
+        Ok(o) => o,
+        Err(why) => return (StatusCode::OK, head("A0004", &format_error(&why))),
+    };
+    let list: Vec<Map<String, Value>> = match obj.get("req_list") {
+        Some(Value::Array(l)) => l.iter().filter_map(|i| i.as_object().cloned()).collect(),
+        _ => vec![],
+    };
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
+    let why = check(&obj, fields::DEPOSIT)
+        .or_else(|| check_tran_dtime(s("tran_dtime"), &now))
+        .or_else(|| {
+            let n = obj
+                .get("req_list")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            // The reference fixes req_cnt at 1 for deposits by fintech number.
+            (s("req_cnt") != "1" || n != 1 || list.len() != 1).then(|| {
+                format!(
+                    "req_cnt must be \"1\" with one req_list item (got {:?} and {n})",
+                    s("req_cnt")
+                )
+            })
         })
-        .unwrap_or_default();
-    let well_formed = items.iter().all(|(id, _, amount)| {
-        id.len() == 20
-            && id.starts_with(&format!("{institution}U"))
-            && id
-                .get(11..)
-                .is_some_and(|s| s.bytes().all(|b| b.is_ascii_alphanumeric()))
-            && *amount > 0
-    });
-    if !well_formed {
-        return (
-            StatusCode::OK,
-            head("A0004", "요청전문 포맷 에러: bank_tran_id or tran_amt"),
-        );
+        .or_else(|| {
+            list.iter().enumerate().find_map(|(i, item)| {
+                check(item, fields::DEPOSIT_ITEM)
+                    .or_else(|| one_payer(item))
+                    .or_else(|| {
+                        let id = item.get("bank_tran_id").and_then(Value::as_str);
+                        bank_tran_id_of(&grant, id.unwrap_or_default())
+                    })
+                    .or_else(|| {
+                        let amt = item.get("tran_amt").and_then(Value::as_str);
+                        (amt.unwrap_or_default().parse::<u64>() == Ok(0))
+                            .then(|| "tran_amt must be more than 0".to_string())
+                    })
+                    .map(|w| format!("req_list[{i}].{w}"))
+            })
+        });
+    if let Some(why) = why {
+        return (StatusCode::OK, head("A0004", &format_error(&why)));
     }
+    let items = deposit_items(body);
+    let tran_nos: Vec<String> = list
+        .iter()
+        .map(|i| {
+            i.get("tran_no")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let prints: Vec<String> = list
+        .iter()
+        .map(|i| {
+            i.get("print_content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
     let mut res_list = Vec::new();
     let mut failed: Vec<&str> = Vec::new();
     for (n, (id, fin, amount)) in items.iter().enumerate() {
@@ -919,6 +969,10 @@ fn process_deposit(
                     customer: idx.map(|i| st.customers[i].name.clone()),
                     fintech_use_num: fin.clone(),
                     bank_tran_date: date.clone(),
+                    kind: TransferKind::Deposit,
+                    time: now.format("%H%M%S").to_string(),
+                    print_content: prints.get(n).cloned().unwrap_or_default(),
+                    after_balance: idx.map_or(0, |i| st.customers[i].balance),
                     state: if committed {
                         TransferState::Committed
                     } else {

@@ -23,9 +23,12 @@ use tokio::task::JoinSet;
 
 use super::faults::{FaultKind, FaultOn, FaultSpec, KillSwitch};
 use super::state::{save_snapshot, CustomerConfig, State};
-use super::{control, openbanking, payrequest};
+use super::{control, inquiry, oauth, openbanking, payrequest};
 use crate::clock::Clock;
-use crate::protocol::openbanking::{BALANCE_PATH, RESULT_PATH, TOKEN_PATH, WITHDRAW_PATH};
+use crate::protocol::openbanking::{
+    ACCOUNT_LIST_PATH, AUTHORIZE_PATH, BALANCE_PATH, DEPOSIT_PATH, REAL_NAME_PATH, RESULT_PATH,
+    TOKEN_PATH, TRANSACTION_LIST_PATH, USER_ME_PATH, WITHDRAW_PATH,
+};
 use crate::protocol::payrequest::PAY_PATH;
 use chrono::{DateTime, FixedOffset};
 
@@ -134,11 +137,16 @@ pub(crate) async fn deliver(
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route(TOKEN_PATH, post(openbanking::token))
+        .route(AUTHORIZE_PATH, get(oauth::authorize))
+        .route(TOKEN_PATH, post(oauth::token))
         .route(WITHDRAW_PATH, post(openbanking::withdraw))
         .route(RESULT_PATH, post(openbanking::result))
         .route(BALANCE_PATH, get(openbanking::balance))
-        .route(openbanking::DEPOSIT_PATH, post(openbanking::deposit))
+        .route(DEPOSIT_PATH, post(openbanking::deposit))
+        .route(USER_ME_PATH, get(inquiry::user_me))
+        .route(ACCOUNT_LIST_PATH, get(inquiry::account_list))
+        .route(TRANSACTION_LIST_PATH, get(inquiry::transaction_list))
+        .route(REAL_NAME_PATH, post(inquiry::real_name))
         .route(PAY_PATH, post(payrequest::pay))
         .route("/api/payRequest/{request_id}", get(payrequest::status))
         .route("/_sandbox/ledger", get(control::ledger))

@@ -19,7 +19,9 @@ use super::SandboxError;
 
 const SNAPSHOT_FILE: &str = "sandbox-state.json";
 /// 2: transfers and payRequests keyed by business day and id (1: by id alone).
-const SNAPSHOT_VERSION: u32 = 2;
+/// 3: tokens carry their scopes and user (`grants`); the institution-only `tokens` of
+/// version 2 are dropped on load (a client renews on O0002).
+const SNAPSHOT_VERSION: u32 = 3;
 
 pub(crate) const DEFAULT_PER_TX_LIMIT: u64 = 2_000_000;
 pub(crate) const DEFAULT_DAILY_LIMIT: u64 = 5_000_000;
@@ -104,6 +106,13 @@ pub struct CustomerConfig {
     /// Credit already used on the card (won).
     #[serde(default)]
     pub credit_used: u64,
+    // --- the open-banking user (3-legged flow) ---
+    /// The user's serial number at KFTC (N(10)); default `1100000001` + the customer's place.
+    #[serde(default)]
+    pub user_seq_no: Option<String>,
+    /// The holder's `YYMMDD` birth date, what `inquiry/real_name` checks; default `900101`.
+    #[serde(default)]
+    pub holder_birth_date: Option<String>,
 }
 
 fn default_bank_code() -> String {
@@ -132,6 +141,9 @@ impl CustomerConfig {
     }
     pub(crate) fn masked_account(&self) -> String {
         mask(&self.account_num)
+    }
+    pub(crate) fn birth_date(&self) -> &str {
+        self.holder_birth_date.as_deref().unwrap_or("900101")
     }
 }
 
@@ -229,6 +241,8 @@ fn ob(name: &str, fin: &str, balance: u64, acct: &str) -> CustomerConfig {
         account_number: None,
         card: None,
         credit_used: 0,
+        user_seq_no: None,
+        holder_birth_date: None,
     }
 }
 
@@ -309,6 +323,25 @@ pub(crate) enum TransferState {
     Refused { rsp_code: String },
 }
 
+/// Which way a transfer moved money: `transfer/result` finds it only under its own
+/// `check_type` (1 withdrawals, 2 deposits).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TransferKind {
+    #[default]
+    Withdraw,
+    Deposit,
+}
+
+impl TransferKind {
+    pub(crate) fn check_type(self) -> &'static str {
+        match self {
+            TransferKind::Withdraw => "1",
+            TransferKind::Deposit => "2",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Transfer {
     pub amount: u64,
@@ -316,6 +349,53 @@ pub(crate) struct Transfer {
     pub fintech_use_num: String,
     pub bank_tran_date: String,
     pub state: TransferState,
+    #[serde(default)]
+    pub kind: TransferKind,
+    /// `HHmmss` (KST) it was processed, for `transaction_list`.
+    #[serde(default)]
+    pub time: String,
+    /// What the customer's statement shows.
+    #[serde(default)]
+    pub print_content: String,
+    /// The customer's balance after it (committed ones).
+    #[serde(default)]
+    pub after_balance: u64,
+}
+
+/// What an access token may do. `user_seq_no` is `None` for the institution's 2-legged
+/// (`oob`) token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Grant {
+    pub client_use_code: String,
+    pub user_seq_no: Option<String>,
+    pub scopes: Vec<String>,
+    /// Unix seconds (the bank's clock).
+    pub expires_at: i64,
+}
+
+impl Grant {
+    pub(crate) fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// A refresh token: renews a user's access token with the same (or fewer) scopes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct RefreshGrant {
+    pub user_seq_no: String,
+    pub scopes: Vec<String>,
+    pub expires_at: i64,
+}
+
+/// An authorization code from the consent page: one use, short-lived, bound to the client
+/// and the redirect URI it was issued for (RFC 6749 §4.1.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct AuthCode {
+    pub user_seq_no: String,
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub expires_at: i64,
 }
 
 /// What became of a payRequest (keyed by business day and `X-Request-Id`).
@@ -352,9 +432,13 @@ pub(crate) struct State {
     #[serde(default)]
     pub version: u32,
     pub customers: Vec<CustomerConfig>,
-    /// access token → institution code (`client_use_code`).
+    /// access token → what it may do.
     #[serde(default)]
-    pub tokens: BTreeMap<String, String>,
+    pub grants: BTreeMap<String, Grant>,
+    #[serde(default)]
+    pub refresh_tokens: BTreeMap<String, RefreshGrant>,
+    #[serde(default)]
+    pub auth_codes: BTreeMap<String, AuthCode>,
     /// [`record_key`] (day + `bank_tran_id`) → the transfer.
     #[serde(default)]
     pub transfers: BTreeMap<String, Transfer>,
@@ -386,6 +470,21 @@ impl State {
         self.ledger.push(e);
     }
 
+    /// The customer's open-banking user serial number (see [`CustomerConfig::user_seq_no`]).
+    pub(crate) fn user_seq_no(&self, idx: usize) -> String {
+        self.customers[idx]
+            .user_seq_no
+            .clone()
+            .unwrap_or_else(|| (1_100_000_001 + idx as u64).to_string())
+    }
+
+    /// The open-banking customer who is user `user_seq_no`.
+    pub(crate) fn user_idx(&self, user_seq_no: &str) -> Option<usize> {
+        (0..self.customers.len()).find(|&i| {
+            self.customers[i].fintech_use_num.is_some() && self.user_seq_no(i) == user_seq_no
+        })
+    }
+
     /// Today's business day at the bank (`yyyyMMdd`, KST).
     pub(crate) fn today(&self) -> String {
         self.now.format("%Y%m%d").to_string()
@@ -394,6 +493,9 @@ impl State {
     /// A version-1 snapshot keyed records by id alone; each moves to its day: a transfer's
     /// own `bank_tran_date`, a payRequest's the day of its last ledger line.
     fn upgrade(&mut self) {
+        if self.version == 2 {
+            self.version = SNAPSHOT_VERSION;
+        }
         if self.version >= 2 {
             return;
         }
