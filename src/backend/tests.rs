@@ -27,6 +27,7 @@ fn settings(url: &str, protocol: Protocol) -> BackendSettings {
         recv_client_bank_code: "097".into(),
         recv_client_account_num: "2000000002".into(),
         institution_code: "M202300440".into(),
+        enrolment: crate::backend::enrolment::Enrolment::Sandbox,
     }
 }
 

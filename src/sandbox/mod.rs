@@ -114,6 +114,8 @@ mod payrequest;
 mod server;
 mod state;
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

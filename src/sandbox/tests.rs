@@ -35,8 +35,23 @@ fn cfg(data_dir: Option<&Path>, accounts: Option<&Path>) -> SandboxConfig {
 struct T {
     sb: Sandbox,
     http: reqwest::Client,
+    /// The institution's `oob` token.
     token: String,
+    /// fintech number → its customer's own token (`login inquiry transfer`).
+    user_tokens: std::collections::HashMap<String, String>,
 }
+
+/// What the token endpoint gives a user at the end of the 3-legged flow.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct UserGrant {
+    access_token: String,
+    refresh_token: String,
+    scope: String,
+    user_seq_no: String,
+    expires_in: u64,
+}
+
+const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 impl T {
     async fn new() -> T {
@@ -50,9 +65,87 @@ impl T {
             sb,
             http,
             token: String::new(),
+            user_tokens: Default::default(),
         };
         t.token = t.get_token().await;
+        for (name, fin) in [
+            ("alice", ALICE_FIN),
+            ("bob", BOB_FIN),
+            ("carol", CAROL_FIN),
+            ("dave", DAVE_FIN),
+        ] {
+            // An accounts file may not have them.
+            if t.consent(name, "login").await.is_ok() {
+                let g = t.enrol(name, "login inquiry transfer").await;
+                t.user_tokens.insert(fin.to_string(), g.access_token);
+            }
+        }
         t
+    }
+
+    /// The consent redirect for `name` with `scope`: the `Location`, or the refusal.
+    async fn consent(&self, name: &str, scope: &str) -> Result<reqwest::Url, (StatusCode, Value)> {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let r = no_redirects
+            .get(self.url(crate::protocol::openbanking::AUTHORIZE_PATH))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", DEMO_CLIENT_ID),
+                ("redirect_uri", CALLBACK),
+                ("scope", scope),
+                ("state", "0123456789abcdef0123456789abcdef"),
+                ("auth_type", "0"),
+                ("sandbox_user", name),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        if r.status() != StatusCode::FOUND {
+            let s = r.status();
+            return Err((s, r.json().await.unwrap_or_default()));
+        }
+        let loc = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        Ok(reqwest::Url::parse(&loc).expect("location url"))
+    }
+
+    /// The token endpoint's answer to `form` (status, body).
+    async fn token_form(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(TOKEN_PATH))
+            .form(form)
+            .send()
+            .await
+            .expect("token");
+        let s = r.status();
+        (s, r.json().await.expect("token json"))
+    }
+
+    /// The 3-legged flow for sandbox customer `name`: consent, code, tokens.
+    async fn enrol(&self, name: &str, scope: &str) -> UserGrant {
+        let back = self.consent(name, scope).await.expect("consent redirects");
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.to_string())
+            .expect("code");
+        let (s, body) = self
+            .token_form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("redirect_uri", CALLBACK),
+            ])
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        serde_json::from_value(body).expect("user grant")
     }
 
     fn url(&self, p: &str) -> String {
@@ -88,16 +181,24 @@ impl T {
             tran_amt: amt.to_string(),
             tran_dtime: "20260101120000".into(),
             req_client_name: "customer".into(),
+            req_client_fintech_use_num: fin.into(),
             req_client_num: "C1".into(),
             transfer_purpose: "ST".into(),
             ..Default::default()
         }
     }
 
+    /// Sent with the token of the customer who owns the fintech number (alice's for an EMV
+    /// code or an unknown number).
     async fn withdraw_req(&self, req: &WithdrawRequest) -> reqwest::Result<reqwest::Response> {
+        let token = self
+            .user_tokens
+            .get(&req.fintech_use_num)
+            .or_else(|| self.user_tokens.get(ALICE_FIN))
+            .expect("alice's token");
         self.http
             .post(self.url(WITHDRAW_PATH))
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .json(req)
             .send()
             .await
@@ -124,8 +225,17 @@ impl T {
         self.result_of(&asked).await
     }
 
-    /// `transfer/result` for `(id, org_bank_tran_date, org_tran_amt)` items.
+    /// `transfer/result` of withdrawals for `(id, org_bank_tran_date, org_tran_amt)` items.
     async fn result_of(&self, items: &[(&str, &str, u64)]) -> TransferResultResponse {
+        self.result_checking("1", items).await
+    }
+
+    /// `transfer/result` with `check_type` (1 withdrawals, 2 deposits).
+    async fn result_checking(
+        &self,
+        check_type: &str,
+        items: &[(&str, &str, u64)],
+    ) -> TransferResultResponse {
         let list: Vec<Value> = items
             .iter()
             .enumerate()
@@ -137,8 +247,10 @@ impl T {
         self.http
             .post(self.url(RESULT_PATH))
             .bearer_auth(&self.token)
-            .json(&json!({"check_type":"1","tran_dtime":"20260101120000",
-                          "req_cnt": items.len().to_string(), "req_list": list}))
+            .json(
+                &json!({"check_type":check_type,"tran_dtime":"20260101120000",
+                          "req_cnt": items.len().to_string(), "req_list": list}),
+            )
             .send()
             .await
             .expect("result")
@@ -305,7 +417,7 @@ async fn approved_once_and_duplicate_refused() {
     let b: BalanceResponse = t
         .http
         .get(t.url(BALANCE_PATH))
-        .bearer_auth(&t.token)
+        .bearer_auth(&t.user_tokens[ALICE_FIN])
         .query(&[
             ("bank_tran_id", id(50).as_str()),
             ("fintech_use_num", ALICE_FIN),
@@ -347,27 +459,47 @@ async fn declines() {
     assert_eq!((s, r.rsp_code.as_str()), (StatusCode::OK, "A0004"));
     let (_, r) = t.withdraw(&id(5), ALICE_FIN, 0).await;
     assert_eq!(r.rsp_code, "A0004");
+    // A business refusal is HTTP 200 with the code, malformed JSON included.
     let r = t
         .http
         .post(t.url(WITHDRAW_PATH))
-        .bearer_auth(&t.token)
+        .bearer_auth(&t.user_tokens[ALICE_FIN])
         .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::OK);
     let b: WithdrawResponse = r.json().await.expect("json");
     assert_eq!(b.rsp_code, "A0004");
     let r = t
         .http
         .post(t.url(WITHDRAW_PATH))
-        .bearer_auth(&t.token)
+        .bearer_auth(&t.user_tokens[ALICE_FIN])
         .json(&json!({"tran_amt": "100"}))
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: WithdrawResponse = r.json().await.expect("json");
+    assert_eq!(b.rsp_code, "A0004");
+    assert!(
+        b.rsp_message.contains("bank_tran_id is required"),
+        "{}",
+        b.rsp_message
+    );
+    // The institution's token cannot withdraw: only the customer's, scope `transfer`.
+    let r = t
+        .http
+        .post(t.url(WITHDRAW_PATH))
+        .bearer_auth(&t.token)
+        .json(&T::wd(&id(6), ALICE_FIN, 100))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let b: WithdrawResponse = r.json().await.expect("json");
+    assert_eq!(b.rsp_code, "O0005");
     let l = t.ledger().await;
     assert!(l.iter().all(|e| !e.committed));
     assert_eq!(t.balance("bob").await, 10_000);
@@ -427,7 +559,7 @@ async fn raw_withdraw(t: &T, req: &WithdrawRequest) -> Vec<u8> {
     let head = format!(
         "POST {WITHDRAW_PATH} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        t.token,
+        t.user_tokens[ALICE_FIN],
         body.len()
     );
     s.write_all(head.as_bytes()).await.expect("write");
@@ -698,7 +830,12 @@ async fn credit_card_billing_day_checks_linked_balance() {
     req.product_price = 500;
     assert_eq!(t.pay(Some("B2"), &req).await.0, StatusCode::OK);
     // The seeded customers are gone.
-    assert_eq!(t.withdraw(&id(1), ALICE_FIN, 1).await.1.rsp_code, "A0304");
+    // Alice is not a customer of this bank: she cannot even consent.
+    let (status, body) = t.consent("alice", "transfer").await.expect_err("no alice");
+    assert_eq!(
+        (status, body["rsp_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("O0001"))
+    );
     t.sb.shutdown().await;
 
     std::fs::write(&path, "[[customers]]\nname = 1\n").expect("write");
@@ -804,11 +941,13 @@ async fn garbage_never_breaks_it() {
     let r = t
         .http
         .get(t.url(BALANCE_PATH))
-        .bearer_auth(&t.token)
+        .bearer_auth(&t.user_tokens[ALICE_FIN])
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: BalanceResponse = r.json().await.expect("json");
+    assert_eq!(b.rsp_code, "A0004");
     // Still serving and nothing moved.
     assert_eq!(t.balance("alice").await, 5_000_000);
     assert!(t.ledger().await.iter().all(|e| !e.committed));
@@ -853,6 +992,7 @@ async fn deposit_refunds() {
                "wd_print_content":"refund","name_check_option":"off","tran_dtime":"20260101120000",
                "req_cnt":"1","req_list":[{"tran_no":"1","bank_tran_id":bid,"fintech_use_num":fin,
                "print_content":"refund","tran_amt":"5000","req_client_name":"shop",
+               "req_client_bank_code":"097","req_client_account_num":"100000000001",
                "req_client_num":"M1","transfer_purpose":"TR"}]})
     };
     let post = |b: Value| {
@@ -880,7 +1020,14 @@ async fn deposit_refunds() {
         .expect("json");
     assert_eq!(v["rsp_code"], "A0326");
     assert_eq!(t.balance("alice").await, 5_000_000);
-    assert_eq!(t.result(&[&id(2)]).await.res_list[0].bank_rsp_code, "000");
+    // Found as a deposit (check_type 2), never as a withdrawal.
+    let q = t.result_checking("2", &[(&id(2), "20260101", 5000)]).await;
+    assert_eq!(
+        (q.rsp_code.as_str(), q.res_list[0].bank_rsp_code.as_str()),
+        ("A0000", "000")
+    );
+    assert_eq!(q.res_list[0].dps_fintech_use_num, ALICE_FIN);
+    assert_eq!(t.result(&[&id(2)]).await.rsp_code, "A0310");
     let v: Value = post(refund(id(3), "199100000000000000000999"))
         .await
         .expect("send")
@@ -914,7 +1061,8 @@ async fn deposit_refunds() {
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.expect("json")["rsp_code"], "A0004");
     t.sb.shutdown().await;
 }
 

@@ -70,6 +70,7 @@ impl World {
             recv_client_bank_code: "097".into(),
             recv_client_account_num: "1002003004005".into(),
             institution_code: sandbox::DEMO_INSTITUTION_CODE.into(),
+            enrolment: backend::enrolment::Enrolment::Sandbox,
         })
         .expect("gateway");
         let mut keys = TrustedKeys::new();

@@ -1,0 +1,1 @@
+//! The testbed's contract, table-driven (filled in below).
