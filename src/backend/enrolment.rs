@@ -65,6 +65,11 @@ fn answer_error(a: Answer) -> EnrolError {
     match a {
         Answer::Reply { code, message, .. } => EnrolError::Refused(format!("{code} {message}")),
         Answer::NotSent { reason } | Answer::NoReply { reason } => EnrolError::Unreachable(reason),
+        // A server error is the testbed's passing trouble, not an answer about the customer.
+        Answer::Garbage {
+            http_status,
+            detail,
+        } if http_status >= 500 => EnrolError::Unreachable(format!("HTTP {http_status}: {detail}")),
         Answer::Garbage {
             http_status,
             detail,
@@ -109,6 +114,7 @@ async fn finish(
     consent: &super::RawReply,
 ) -> Result<CustomerGrant, EnrolError> {
     let fail = EnrolError::Refused;
+    server_trouble(consent, "the consent page")?;
     let location = consent.location.as_deref().ok_or_else(|| {
         let words = String::from_utf8_lossy(&consent.body);
         fail(format!(
@@ -138,6 +144,7 @@ async fn finish(
     let reply = exchange(http.post(token_url).form(&form))
         .await
         .map_err(answer_error)?;
+    server_trouble(&reply, "the token endpoint")?;
     let (token, _) = json_object::<TokenResponse>(&reply)
         .map_err(|_| fail(format!("unreadable token reply (HTTP {})", reply.status)))?;
     if let Some(code) = token.rsp_code.filter(|c| !c.is_empty()) {
@@ -163,6 +170,7 @@ async fn finish(
     let reply = exchange(http.get(list_url).bearer_auth(access.expose()))
         .await
         .map_err(answer_error)?;
+    server_trouble(&reply, "account/list")?;
     let (list, _) = json_strings_object::<AccountListResponse>(&reply).map_err(|_| {
         fail(format!(
             "unreadable account/list reply (HTTP {})",
@@ -188,6 +196,17 @@ async fn finish(
             .map(|a| a.fintech_use_num)
             .collect(),
     })
+}
+
+/// A 5xx is the testbed's passing trouble: [`EnrolError::Unreachable`], try again later.
+fn server_trouble(reply: &super::RawReply, what: &str) -> Result<(), EnrolError> {
+    if reply.status >= 500 {
+        return Err(EnrolError::Unreachable(format!(
+            "{what} answered HTTP {}",
+            reply.status
+        )));
+    }
+    Ok(())
 }
 
 /// A sandbox customer as `GET /_sandbox/accounts` lists them.
@@ -302,6 +321,12 @@ async fn sandbox_customer(
         .join("/_sandbox/accounts")
         .map_err(|e| fail(e.to_string()))?;
     let reply = exchange(http.get(url)).await.map_err(answer_error)?;
+    if reply.status >= 500 {
+        return Err(EnrolError::Unreachable(format!(
+            "GET /_sandbox/accounts: HTTP {}",
+            reply.status
+        )));
+    }
     let accounts: SandboxAccounts = serde_json::from_slice(&reply.body).map_err(|_| {
         fail(format!(
             "the backend is not the qrpos sandbox (GET /_sandbox/accounts: HTTP {}), so it \

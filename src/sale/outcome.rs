@@ -243,6 +243,12 @@ pub fn classify_withdrawal(answer: &Answer, asked: Won) -> Outcome {
 
     if code == "A0000" && bank_code == "000" {
         return match amount {
+            // The business date is what a later query must name: an approval without it is
+            // not one the terminal can stand behind.
+            Some(a) if *a == asked.0 && bank_tran_date.is_none() => Outcome::unknown(
+                "DATE_MISSING",
+                "backend approved without bank_tran_date: checking",
+            ),
             Some(a) if *a == asked.0 => Outcome::Approved {
                 bank_tran_date: bank_tran_date.clone(),
             },
@@ -539,6 +545,15 @@ mod tests {
             &ob("A0000", "000", None),
             ASK
         )));
+        // No business date: the approval cannot be queried later, so it is not believed.
+        let mut no_date = ob("A0000", "000", Some(5000));
+        if let Answer::Reply { bank_tran_date, .. } = &mut no_date {
+            *bank_tran_date = None;
+        }
+        assert!(matches!(
+            classify_withdrawal(&no_date, ASK),
+            Outcome::Unknown { code, .. } if code == "DATE_MISSING"
+        ));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 /// hard-codes one), or one from another year.
 pub(crate) const TRAN_DTIME_TOLERANCE_S: i64 = 24 * 3600;
 
+/// Named as the reference writes them, acronyms and all.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// Digits.

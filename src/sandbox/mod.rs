@@ -56,12 +56,37 @@
 //!
 //! # Endpoints
 //!
-//! Open banking (`crate::protocol::openbanking`): `POST /oauth/2.0/token`,
-//! `POST /v2.0/transfer/withdraw/fin_num`, `POST /v2.0/transfer/result`,
-//! `GET /v2.0/account/balance/fin_num`, and `POST /v2.0/transfer/deposit/fin_num` (refunds;
-//! docs §5.4 fields, read leniently since `crate::protocol` has no type for it: each
-//! `req_list` item credits the customer of its `fintech_use_num`, de-duplicated on its
-//! `bank_tran_id` in the same id space as withdrawals, so `transfer/result` finds it too).
+//! Open banking (`crate::protocol::openbanking`), each behind the scope the real API asks
+//! for (`oauth.rs`):
+//!
+//! | endpoint | token | module |
+//! |---|---|---|
+//! | `GET /oauth/2.0/authorize` | — (the consent page; `sandbox_user=NAME` approves) | `oauth` |
+//! | `POST /oauth/2.0/token` | form: `authorization_code`, `client_credentials` (`oob`), `refresh_token` | `oauth` |
+//! | `POST /v2.0/transfer/withdraw/fin_num` | the customer's, `transfer`, owning the account | `openbanking` |
+//! | `GET /v2.0/account/balance/fin_num` | the customer's, `inquiry` | `openbanking` |
+//! | `GET /v2.0/account/transaction_list/fin_num` | the customer's, `inquiry` | `inquiry` |
+//! | `GET /v2.0/user/me`, `GET /v2.0/account/list` | the customer's, `login` | `inquiry` |
+//! | `POST /v2.0/transfer/deposit/fin_num` (refunds) | the institution's, `oob` | `openbanking` |
+//! | `POST /v2.0/transfer/result` | the institution's, `oob` | `openbanking` |
+//! | `POST /v2.0/inquiry/real_name` | the institution's, `oob` | `inquiry` |
+//!
+//! Every request is read against the reference's field table (`fields.rs`): required
+//! fields, types and lengths (AH in UTF-8 bytes), a real `tran_dtime` within a day of the
+//! bank's clock, exactly one payer, `req_cnt` matching the list (deposit: 1), `check_type`
+//! matching the original transfer. Business refusals are HTTP 200 with `rsp_code`; gate
+//! refusals carry O-codes (`oauth.rs`). A `bank_tran_id` is unique per day (A0326), and
+//! `transfer/result` finds a transfer only by its id, day, amount and kind.
+//!
+//! Sources: `shared/docs/openbanking.md` and the KFTC guide (seed 002); where they are
+//! silent, public clients: the KFTC sample app (`com.kftc.openbankingsample2`:
+//! transaction-list request, token classes), KISA-Fintech (authorize and token parameters,
+//! `user/me`), the CGCII header (O-codes and `error_code` values), RFC 6749/8252 (one-use
+//! codes, loopback callbacks). Each choice not backed by them says `[inferred]` where made.
+//!
+//! This project's extension: `emv_cpm` on the withdrawal, an EMVCo consumer-presented QR in
+//! place of `fintech_use_num`, resolved by the bank to the customer whose PAN it carries.
+//!
 //! payRequest (`crate::protocol::payrequest`):
 //! `POST /api/payRequest` (header `X-Request-Id`), `GET /api/payRequest/{request_id}`.
 //!
@@ -103,6 +128,8 @@
 //! the accounts file; `POST /_sandbox/reset` goes back to them.
 
 mod codes;
+#[cfg(test)]
+mod contract_tests;
 mod control;
 mod emv;
 mod faults;
@@ -113,8 +140,6 @@ mod openbanking;
 mod payrequest;
 mod server;
 mod state;
-#[cfg(test)]
-mod contract_tests;
 #[cfg(test)]
 mod tests;
 

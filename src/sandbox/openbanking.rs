@@ -205,7 +205,6 @@ pub(crate) async fn withdraw(
 /// A fault that hits before the bank sees the request: only a ledger line, and for `reply`
 /// a refusal record (the bank answered; the id is taken). `drop`/`http500`/`garbage` without
 /// commit model a request lost on the way, so the id stays free for a retry.
-
 fn not_processed(st: &mut State, body: &[u8], fault: Option<&FaultKind>) {
     let l = lenient(body);
     let result = FaultKind::unprocessed_result(fault);

@@ -145,7 +145,14 @@ impl T {
             ])
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
-        serde_json::from_value(body).expect("user grant")
+        let g: UserGrant = serde_json::from_value(body).expect("user grant");
+        assert_eq!(g.scope, scope);
+        assert_eq!(g.expires_in, 7_775_999);
+        assert!(
+            g.user_seq_no.len() == 10 && !g.refresh_token.is_empty(),
+            "{g:?}"
+        );
+        g
     }
 
     fn url(&self, p: &str) -> String {
@@ -1232,5 +1239,49 @@ async fn a_version_1_snapshot_is_read_with_its_records_on_their_days() {
         "A0000",
         "another day's id is free today"
     );
+    t.sb.shutdown().await;
+}
+
+/// A version-2 data directory (institution-only tokens) loads: its tokens no longer open any
+/// door (a client renews on O0002), its transfers still answer.
+#[tokio::test]
+async fn a_version_2_snapshot_loads_and_its_old_tokens_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v2 = json!({
+        "version": 2,
+        "customers": state::seed_customers(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("day")),
+        "tokens": {"old-institution-token": DEMO_INSTITUTION_CODE},
+        "transfers": {
+            format!("20260101/{}", id(8)): {"amount": 4000, "customer": "alice",
+                "fintech_use_num": ALICE_FIN, "bank_tran_date": "20260101",
+                "state": {"state": "committed"}}
+        },
+    });
+    std::fs::write(
+        dir.path().join("sandbox-state.json"),
+        serde_json::to_vec(&v2).expect("json"),
+    )
+    .expect("write");
+    let t = T::with(cfg(Some(dir.path()), None)).await;
+    let q = t.result_of(&[(&id(8), "20260101", 4000)]).await;
+    assert_eq!(
+        (q.rsp_code.as_str(), q.res_list[0].bank_rsp_code.as_str()),
+        ("A0000", "000")
+    );
+    let r = t
+        .http
+        .post(t.url(RESULT_PATH))
+        .bearer_auth("old-institution-token")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.expect("json")["rsp_code"], "O0002");
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("sandbox-state.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(saved["version"], 3);
     t.sb.shutdown().await;
 }
