@@ -26,40 +26,44 @@ fn need(tool: &str) {
     assert!(found, "{tool} is missing: run scripts/install-deps.sh");
 }
 
-/// An X server of its own, on a display number no one uses.
+/// An X server of its own. `-displayfd` lets Xvfb pick a free display and print its number
+/// once it accepts connections: no race with another test's server or with a socket file
+/// that exists a moment before the server listens (a loaded CI machine once lost that race,
+/// and the window fell back to the console backend).
 fn xvfb() -> (Killed, String) {
+    use std::io::BufRead as _;
     need("Xvfb");
-    for n in 0..20 {
-        let display = 140 + (std::process::id() % 50) as u16 + n;
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
-            continue;
-        }
-        let child = Command::new("Xvfb")
-            .args([
-                &format!(":{display}"),
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb");
-        let mut server = Killed(child);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
-                return (server, format!(":{display}"));
-            }
-            if let Ok(Some(_)) = server.0.try_wait() {
-                break; // the display was taken after all: the next one
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-    }
-    panic!("no Xvfb display could start");
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1024x768x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let stdout = child.stdout.take().expect("Xvfb stdout");
+    let server = Killed(child);
+    // Xvfb writes the number when ready, or ends (EOF); a hung one fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("Xvfb neither started nor failed within 30 s");
+    let n: u32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not start (it printed {line:?})"));
+    (server, format!(":{n}"))
 }
 
 fn xdotool(display: &str, args: &[&str]) -> String {

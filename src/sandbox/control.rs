@@ -95,3 +95,12 @@ pub(crate) async fn not_found() -> Response {
     )
         .into_response()
 }
+
+/// A known path with the wrong method: the gateway's O0010 (docs §6.1).
+pub(crate) async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({ "rsp_code": "O0010", "rsp_message": "HTTP method not allowed for this API" })),
+    )
+        .into_response()
+}

@@ -353,6 +353,12 @@ fn issue(
         return Err(Refusal::o0001("3000201", "bad client credentials"));
     }
     let now = st.now.timestamp();
+    // Long-expired grants open nothing: drop them so the snapshot does not grow. A month
+    // of grace keeps "expired" (O0003) apart from "unknown" (O0002) for a while.
+    let keep = |expires_at: i64| expires_at + 30 * 86_400 > now;
+    st.grants.retain(|_, g| keep(g.expires_at));
+    st.refresh_tokens.retain(|_, r| keep(r.expires_at));
+    st.auth_codes.retain(|_, c| c.expires_at > now);
     match get("grant_type") {
         "client_credentials" => {
             if get("scope") != "oob" {

@@ -159,6 +159,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
                 .delete(control::clear_faults),
         )
         .fallback(control::not_found)
+        .method_not_allowed_fallback(control::method_not_allowed)
         .with_state(app)
 }
 

@@ -1285,3 +1285,29 @@ async fn a_version_2_snapshot_loads_and_its_old_tokens_are_refused() {
     assert_eq!(saved["version"], 3);
     t.sb.shutdown().await;
 }
+
+/// The wrong method on a known path is the gateway's O0010, in JSON like every refusal.
+#[tokio::test]
+async fn the_wrong_method_is_o0010() {
+    let t = T::new().await;
+    for (method, path) in [
+        (reqwest::Method::GET, WITHDRAW_PATH),
+        (reqwest::Method::POST, BALANCE_PATH),
+        (reqwest::Method::GET, TOKEN_PATH),
+    ] {
+        let r = t
+            .http
+            .request(method.clone(), t.url(path))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["rsp_code"], "O0010", "{method} {path}");
+    }
+    t.sb.shutdown().await;
+}
