@@ -12,11 +12,12 @@
 //!   payment host holds them and the terminal talks only to it.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{exchange, json_object, json_strings_object, Secret};
+use super::{endpoint, exchange, json_object, json_strings_object, Secret};
 use crate::protocol::openbanking::{
     AccountListResponse, TokenResponse, ACCOUNT_LIST_PATH, AUTHORIZE_PATH, TOKEN_PATH,
 };
@@ -89,7 +90,7 @@ pub async fn enrol(
 ) -> Result<CustomerGrant, EnrolError> {
     let fail = EnrolError::Refused;
     let state = format!("{:032x}", rand::random::<u128>());
-    let mut authorize = base.join(AUTHORIZE_PATH).map_err(|e| fail(e.to_string()))?;
+    let mut authorize = endpoint(base, AUTHORIZE_PATH).map_err(|e| fail(e.to_string()))?;
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
@@ -140,7 +141,7 @@ async fn finish(
         ("client_secret", client_secret.expose()),
         ("redirect_uri", CALLBACK),
     ];
-    let token_url = base.join(TOKEN_PATH).map_err(|e| fail(e.to_string()))?;
+    let token_url = endpoint(base, TOKEN_PATH).map_err(|e| fail(e.to_string()))?;
     let reply = exchange(http.post(token_url).form(&form))
         .await
         .map_err(answer_error)?;
@@ -159,9 +160,7 @@ async fn finish(
         ));
     }
     let access = Secret::new(token.access_token);
-    let mut list_url = base
-        .join(ACCOUNT_LIST_PATH)
-        .map_err(|e| fail(e.to_string()))?;
+    let mut list_url = endpoint(base, ACCOUNT_LIST_PATH).map_err(|e| fail(e.to_string()))?;
     list_url
         .query_pairs_mut()
         .append_pair("user_seq_no", &token.user_seq_no)
@@ -225,11 +224,18 @@ struct SandboxAccounts {
 }
 
 /// The customers' tokens the gateway withdraws with, by fintech number (and EMV PAN).
+///
+/// One lock covers an enrolment: a second payment waits for it rather than enrolling the
+/// same customer twice. A terminal serves one sale at a time, so nobody else waits.
 pub struct CustomerTokens {
     enrolment: Enrolment,
-    /// fintech number or `pan:` + PAN → the customer's access token.
-    tokens: Mutex<HashMap<String, Secret>>,
+    /// fintech number or `pan:` + PAN → the customer's access token, and until when to use
+    /// it (a minute before it expires, so no withdrawal starts with a dying token).
+    tokens: Mutex<HashMap<String, (Secret, Instant)>>,
 }
+
+/// How long before its expiry a customer token is replaced.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 impl CustomerTokens {
     pub fn new(enrolment: Enrolment) -> CustomerTokens {
@@ -260,8 +266,10 @@ impl CustomerTokens {
         let key = Self::key(means)
             .ok_or_else(|| no_consent("this payment code names no open-banking account"))?;
         let mut tokens = self.tokens.lock().await;
-        if let Some(t) = tokens.get(&key) {
-            return Ok(t.clone());
+        if let Some((t, until)) = tokens.get(&key) {
+            if Instant::now() < *until {
+                return Ok(t.clone());
+            }
         }
         if self.enrolment == Enrolment::None {
             return Err(no_consent(
@@ -282,16 +290,18 @@ impl CustomerTokens {
             .await
             .map_err(failed)?;
         tracing::info!(user_seq_no = %grant.user_seq_no, "sandbox customer enrolled");
+        let lifetime = Duration::from_secs(grant.expires_in);
+        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN.min(lifetime / 2));
         for fin in &grant.fintech_use_nums {
-            tokens.insert(fin.clone(), grant.access_token.clone());
+            tokens.insert(fin.clone(), (grant.access_token.clone(), until));
         }
-        tokens.insert(key, grant.access_token.clone());
+        tokens.insert(key, (grant.access_token.clone(), until));
         Ok(grant.access_token)
     }
 
     /// Forgets `rejected` (expired or revoked), so the next payment enrols again.
     pub async fn forget(&self, rejected: &Secret) {
-        self.tokens.lock().await.retain(|_, t| t != rejected);
+        self.tokens.lock().await.retain(|_, (t, _)| t != rejected);
     }
 }
 
@@ -317,9 +327,7 @@ async fn sandbox_customer(
     key: &str,
 ) -> Result<String, EnrolError> {
     let fail = EnrolError::Refused;
-    let url = base
-        .join("/_sandbox/accounts")
-        .map_err(|e| fail(e.to_string()))?;
+    let url = endpoint(base, "/_sandbox/accounts").map_err(|e| fail(e.to_string()))?;
     let reply = exchange(http.get(url)).await.map_err(answer_error)?;
     if reply.status >= 500 {
         return Err(EnrolError::Unreachable(format!(
