@@ -97,10 +97,26 @@ pub(crate) fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, 
         return Err("Content-Type must be application/json; charset=UTF-8".into());
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Object(m)) => Ok(without_nulls(m)),
         Ok(_) => Err("the body must be a JSON object".into()),
         Err(_) => Err("the body is not JSON".into()),
     }
+}
+
+/// A field whose value is `null` is read as left out, in list items too (the field tables
+/// say so as well). A `null` list item stays: it is not an item.
+fn without_nulls(m: Map<String, Value>) -> Map<String, Value> {
+    fn strip(v: Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(without_nulls(m)),
+            Value::Array(items) => Value::Array(items.into_iter().map(strip).collect()),
+            other => other,
+        }
+    }
+    m.into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k, strip(v)))
+        .collect()
 }
 
 /// `bank_tran_id` is the token's institution code + `U` + 9 letters or digits (docs §2).
