@@ -101,21 +101,7 @@ pub async fn enrol(
         .append_pair("auth_type", "0")
         .append_pair("sandbox_user", name);
     let consent = exchange(http.get(authorize)).await.map_err(answer_error)?;
-    finish(http, base, client_id, client_secret, &state, &consent).await
-}
-
-/// The rest of [`enrol`] once the consent page answered: read the redirect, exchange the
-/// code, list the accounts.
-async fn finish(
-    http: &reqwest::Client,
-    base: &reqwest::Url,
-    client_id: &str,
-    client_secret: &Secret,
-    state: &str,
-    consent: &super::RawReply,
-) -> Result<CustomerGrant, EnrolError> {
-    let fail = EnrolError::Refused;
-    server_trouble(consent, "the consent page")?;
+    server_trouble(&consent, "the consent page")?;
     let location = consent.location.as_deref().ok_or_else(|| {
         let words = String::from_utf8_lossy(&consent.body);
         fail(format!(
@@ -130,7 +116,7 @@ async fn finish(
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.to_string())
     };
-    if param("state").as_deref() != Some(state) {
+    if param("state").as_deref() != Some(state.as_str()) {
         return Err(fail("the redirect's state is not ours".into()));
     }
     let code = param("code").ok_or_else(|| fail("the redirect carries no code".into()))?;

@@ -352,14 +352,7 @@ fn item_difference(i: &TransferResultItem, w: &Withdrawal, date: &str) -> Vec<&'
 
 /// The longest prefix of `s` that fits in `max` bytes of UTF-8, cut on a character boundary.
 fn truncate_bytes(s: &str, max: usize) -> String {
-    let mut end = 0;
-    for (i, c) in s.char_indices() {
-        if i + c.len_utf8() > max {
-            break;
-        }
-        end = i + c.len_utf8();
-    }
-    s[..end].to_string()
+    s[..s.floor_char_boundary(max)].to_string()
 }
 
 /// `tran_amt` as won; `None` when absent or not a plain number.
