@@ -60,6 +60,23 @@ pub enum EnrolError {
     /// The testbed answered, and not with a grant.
     #[error("enrolment refused: {0}")]
     Refused(String),
+    /// The gateway refused this terminal's own client credentials (O0001, 3000201): the
+    /// terminal's setup is wrong, not the customer's consent.
+    #[error("the gateway refused this terminal's client credentials while enrolling: {0}")]
+    Client(String),
+}
+
+/// A refusal of the client itself (`error_code` 3000201) in a reply body, in words.
+fn client_refusal(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    (v.get("error_code")?.as_str()? == "3000201").then(|| {
+        let code = v
+            .get("rsp_code")
+            .and_then(|c| c.as_str())
+            .unwrap_or("O0001");
+        let message = v.get("rsp_message").and_then(|m| m.as_str()).unwrap_or("");
+        format!("{code} {message}")
+    })
 }
 
 fn answer_error(a: Answer) -> EnrolError {
@@ -102,6 +119,9 @@ pub async fn enrol(
         .append_pair("sandbox_user", name);
     let consent = exchange(http.get(authorize)).await.map_err(answer_error)?;
     server_trouble(&consent, "the consent page")?;
+    if let Some(words) = client_refusal(&consent.body) {
+        return Err(EnrolError::Client(words));
+    }
     let location = consent.location.as_deref().ok_or_else(|| {
         let words = String::from_utf8_lossy(&consent.body);
         fail(format!(
@@ -132,6 +152,9 @@ pub async fn enrol(
         .await
         .map_err(answer_error)?;
     server_trouble(&reply, "the token endpoint")?;
+    if let Some(words) = client_refusal(&reply.body) {
+        return Err(EnrolError::Client(words));
+    }
     let (token, _) = json_object::<TokenResponse>(&reply)
         .map_err(|_| fail(format!("unreadable token reply (HTTP {})", reply.status)))?;
     if let Some(code) = token.rsp_code.filter(|c| !c.is_empty()) {
@@ -174,11 +197,13 @@ pub async fn enrol(
         refresh_token: Secret::new(token.refresh_token),
         scope: token.scope,
         expires_in: token.expires_in,
+        // Every account listed, consented or not: a withdrawal from one whose consent has
+        // lapsed goes to the bank, which answers with the precise code (A0319).
         fintech_use_nums: list
             .res_list
             .into_iter()
-            .filter(|a| a.transfer_agree_yn == "Y" || a.transfer_agree_yn.is_empty())
             .map(|a| a.fintech_use_num)
+            .filter(|f| !f.is_empty())
             .collect(),
     })
 }
@@ -270,12 +295,28 @@ impl CustomerTokens {
                 reason: format!("no customer token: {e}"),
             },
             EnrolError::Refused(_) => no_consent(&e.to_string()),
+            EnrolError::Client(ref words) => Answer::Reply {
+                http_status: 0,
+                code: words.split(' ').next().unwrap_or("O0001").to_string(),
+                bank_code: String::new(),
+                message: e.to_string(),
+                amount: None,
+                bank_tran_date: None,
+                bank_name: None,
+            },
         };
         let name = sandbox_customer(http, base, &key).await.map_err(failed)?;
         let grant = enrol(http, base, client_id, client_secret, &name)
             .await
             .map_err(failed)?;
         tracing::info!(user_seq_no = %grant.user_seq_no, "sandbox customer enrolled");
+        // A fintech number the customer's own accounts do not include is not theirs to pay
+        // with, whatever the sandbox's listing said.
+        if !key.starts_with("pan:") && !grant.fintech_use_nums.contains(&key) {
+            return Err(no_consent(
+                "the customer's open-banking accounts do not include this one",
+            ));
+        }
         let lifetime = Duration::from_secs(grant.expires_in);
         let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN.min(lifetime / 2));
         for fin in &grant.fintech_use_nums {

@@ -682,12 +682,59 @@ async fn ob_an_enrolment_the_server_refuses_is_declined_and_nothing_is_withdrawn
             vec![ACCOUNTS_PATH, AUTHORIZE, TOKEN, ACCOUNT_LIST],
         ),
     ];
+    let cases = cases.into_iter().chain([(
+        "an account list without the paying account",
+        vec![
+            accounts(),
+            Step::Consent,
+            user_token("cust-1", 7_775_999),
+            account_list(&[FINTECH_2]),
+        ],
+        vec![ACCOUNTS_PATH, AUTHORIZE, TOKEN, ACCOUNT_LIST],
+    )]);
     for (case, mut script, paths) in cases {
         // What a withdrawal would get, were one sent.
         script.push(approved_withdraw("15000"));
         let server = TestServer::start(script).await;
         let answer = ob(&server.url).withdraw(&fintech()).await;
         assert_no_consent(&answer);
+        assert_eq!(server.paths(), paths, "{case}");
+    }
+}
+
+/// The gateway refusing the terminal's own credentials while enrolling is the terminal's
+/// setup, not the customer's consent: the O-code, no withdrawal.
+#[tokio::test]
+async fn ob_client_credentials_refused_while_enrolling_is_the_gateways_code() {
+    let refused = || {
+        json(
+            401,
+            json!({"rsp_code": "O0001", "rsp_message": "bad client", "error_code": "3000201"}),
+        )
+    };
+    for (case, script, paths) in [
+        (
+            "at the consent page",
+            vec![accounts(), refused()],
+            vec![ACCOUNTS_PATH, AUTHORIZE],
+        ),
+        (
+            "at the token endpoint",
+            vec![accounts(), Step::Consent, refused()],
+            vec![ACCOUNTS_PATH, AUTHORIZE, TOKEN],
+        ),
+    ] {
+        let mut script = script;
+        script.push(approved_withdraw("15000"));
+        let server = TestServer::start(script).await;
+        match ob(&server.url).withdraw(&fintech()).await {
+            Answer::Reply { code, message, .. } => {
+                assert_eq!(code, "O0001", "{case}");
+                assert!(message.contains("client credentials"), "{case}: {message}");
+                assert!(!message.contains(SECRET), "{message}");
+            }
+            other => panic!("{case}: {other:?}"),
+        }
         assert_eq!(server.paths(), paths, "{case}");
     }
 }
