@@ -18,6 +18,9 @@
 //! | heidi | payrequest-inactive-card | identityNumber `800101200000008`, orgCode `HANAPAY001`, accountNumber `11122233344408` | inactive credit card → CARD_INACTIVE |
 //!
 //! Open-banking limits: ₩2,000,000 per transaction (A0111), ₩5,000,000 per KST day (A0112).
+//! Each open-banking customer is a user of the 3-legged flow (`user_seq_no` 1100000001 for
+//! alice, …02 for bob, …) who consents on the consent page; carol's and dave's expired
+//! consents stay expired whatever they grant there (they are the sandbox's refusal cases).
 //! Client credentials: [`DEMO_CLIENT_ID`] / [`DEMO_CLIENT_SECRET`]; institution code
 //! [`DEMO_INSTITUTION_CODE`], so `bank_tran_id` = `T991000001U` + 9 alphanumerics.
 //!
@@ -38,6 +41,8 @@
 //! third_party_consent_until = "2099-12-31"  # past → A0316
 //! per_tx_limit = 2000000                 # default 2,000,000 (A0111)
 //! daily_limit = 5000000                  # default 5,000,000 (A0112)
+//! user_seq_no = "1100000001"             # the open-banking user; default 1100000001 + place
+//! holder_birth_date = "900101"           # YYMMDD, what inquiry/real_name checks; default 900101
 //!
 //! [[customers]]
 //! name = "erin"
