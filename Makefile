@@ -14,9 +14,10 @@ run: deps
 demo: deps
 	cargo run --release --quiet -- demo
 
-# Every suite, then every suite again with the clock starting 5 s before a KST midnight.
+# Every suite (beside a throwaway PostgreSQL for the host's tests, when PostgreSQL is
+# installed), then every suite again with the clock starting 5 s before a KST midnight.
 test: deps
-	cargo test
+	bash scripts/with-postgres.sh cargo test
 	bash scripts/test-midnight.sh
 
 # The scanner against zxing-cpp and zbar on the sample photos (release build).

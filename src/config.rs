@@ -37,6 +37,27 @@ pub struct Config {
     pub camera: CameraSection,
     pub signal: crate::signal::SignalSettings,
     pub ui: UiSection,
+    pub host: HostSection,
+}
+
+/// `qrpos host`: where it listens and keeps its records. The bank it talks to is
+/// `[backend]` (openbanking or payrequest, with the institution's credentials), its
+/// institution code `terminal.institution_code`, the keys of its codes `[scan]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSection {
+    pub listen: std::net::SocketAddr,
+    /// `sqlite://PATH` (default: `host.db` in the data directory) or `postgres://…`.
+    pub database: Option<String>,
+}
+
+impl Default for HostSection {
+    fn default() -> Self {
+        HostSection {
+            listen: ([127, 0, 0, 1], 8700).into(),
+            database: None,
+        }
+    }
 }
 
 /// The touchscreen (`qrpos run`).
@@ -329,6 +350,13 @@ impl Config {
                 "terminal.institution_code",
                 &t.institution_code,
                 "must be 10 letters or digits",
+            );
+        }
+        if b.protocol == Protocol::Host && b.url == EMBEDDED {
+            return invalid(
+                "backend.url",
+                &b.url,
+                "a terminal of a payment host names the host's URL (\"embedded\" is the sandbox bank)",
             );
         }
         if t.terminal_prefix.len() != 2

@@ -12,6 +12,8 @@ pub mod config;
 pub mod crash_point;
 pub mod doctor;
 pub mod forwarder;
+#[cfg(feature = "host")]
+pub mod host;
 pub mod protocol;
 pub mod sale;
 #[cfg(feature = "sandbox")]

@@ -103,6 +103,16 @@ enum Command {
         #[command(subcommand)]
         what: QrCommand,
     },
+    /// The merchant's payment host between the terminals and the bank: it holds the
+    /// institution's credentials and the one register of used codes. Without an action, it
+    /// serves (`[host]` of the config: where it listens and keeps its records).
+    #[cfg(feature = "host")]
+    Host {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: Option<HostCommand>,
+    },
     /// Run the sandbox payment backend (both protocols, fault injection) on loopback.
     #[cfg(feature = "sandbox")]
     Sandbox {
@@ -115,6 +125,27 @@ enum Command {
         #[arg(long)]
         accounts: Option<PathBuf>,
     },
+}
+
+#[cfg(feature = "host")]
+#[derive(Subcommand)]
+enum HostCommand {
+    /// The terminals that may charge through this host.
+    Terminal {
+        #[command(subcommand)]
+        what: TerminalCommand,
+    },
+}
+
+#[cfg(feature = "host")]
+#[derive(Subcommand)]
+enum TerminalCommand {
+    /// Register a terminal: prints its id and secret (shown only now) for its config.
+    Add { name: String },
+    /// End a terminal's access; its charges stay on record.
+    Revoke { name: String },
+    /// The registered terminals.
+    List,
 }
 
 #[cfg(feature = "ui")]
@@ -369,6 +400,8 @@ async fn main() -> ExitCode {
                 },
         } => qr_issue(&user, out.as_deref(), static_code, lifetime, issued_at),
         #[cfg(feature = "sandbox")]
+        #[cfg(feature = "host")]
+        Command::Host { common, action } => host(&common, action).await,
         Command::Sandbox {
             listen,
             data,
@@ -542,6 +575,65 @@ async fn bench_ui(trials: usize, json: bool) -> ExitCode {
         r.rss_before_ui_mb
     );
     ExitCode::SUCCESS
+}
+
+/// `qrpos host`: serve, or manage its terminals.
+#[cfg(feature = "host")]
+async fn host(common: &Common, action: Option<HostCommand>) -> ExitCode {
+    let config = match common.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let Some(HostCommand::Terminal { what }) = action else {
+        let running = match qrpos::setup::start_host(&config).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        println!("listening on {}", running.host.url());
+        stop_requested().await;
+        running.stop().await;
+        return ExitCode::SUCCESS;
+    };
+    let db = match qrpos::host::Db::open(&qrpos::setup::host_database(&config)).await {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let done = match what {
+        TerminalCommand::Add { name } => qrpos::host::add_terminal(&db, &name, now_ms)
+            .await
+            .map(|t| {
+                println!(
+                    "terminal {name} registered. Its config (the secret is shown only now):\n"
+                );
+                println!("[backend]\nprotocol = \"host\"\nurl = \"<this host's https URL>\"");
+                println!(
+                    "client_id = \"{}\"\nclient_secret = \"{}\"",
+                    t.id,
+                    t.secret.expose()
+                );
+            })
+            .map_err(|e| e.to_string()),
+        TerminalCommand::Revoke { name } => match db.revoke_terminal(&name, now_ms).await {
+            Ok(true) => {
+                println!("terminal {name} revoked");
+                Ok(())
+            }
+            Ok(false) => Err(format!("no active terminal named {name:?}")),
+            Err(e) => Err(e.to_string()),
+        },
+        TerminalCommand::List => db.terminals().await.map_err(|e| e.to_string()).map(|all| {
+            for t in all {
+                let state = if t.revoked { "revoked" } else { "active" };
+                println!("{:<24} {} {state}", t.name, t.id);
+            }
+        }),
+    };
+    db.close().await;
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
 }
 
 /// Ctrl-C, or SIGTERM (systemd's stop).

@@ -8,6 +8,7 @@ use crate::config::{Config, EMBEDDED};
 use crate::scan::TrustedKeys;
 use crate::store::Journal;
 use crate::terminal::{SalePolicy, Terminal};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub enum SetupError {
     Backend(String),
     #[error("the embedded sandbox could not start: {0}")]
     Sandbox(String),
+    #[error("payment host: {0}")]
+    Host(String),
     #[error("backend.url is \"embedded\" but this build has no sandbox (built without the `sandbox` feature)")]
     NoSandbox,
 }
@@ -64,27 +67,7 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
     let journal_dir = config.journal_dir();
     let journal = Journal::open(&journal_dir)?;
 
-    #[cfg(feature = "sandbox")]
-    let mut embedded = None;
-    let url = if config.backend.url == EMBEDDED {
-        #[cfg(feature = "sandbox")]
-        {
-            let sandbox = crate::sandbox::start(crate::sandbox::SandboxConfig {
-                data_dir: Some(journal_dir.join("sandbox")),
-                ..crate::sandbox::SandboxConfig::new(([127, 0, 0, 1], 0).into())
-            })
-            .await
-            .map_err(|e| SetupError::Sandbox(e.to_string()))?;
-            let url = sandbox.url();
-            embedded = Some(sandbox);
-            url
-        }
-        #[cfg(not(feature = "sandbox"))]
-        return Err(SetupError::NoSandbox);
-    } else {
-        config.backend.url.clone()
-    };
-
+    let (url, embedded) = backend_url(config, &journal_dir).await?;
     let gateway = gateway(config, &url)?;
 
     let b = &config.backend;
@@ -108,9 +91,102 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         policy,
         Arc::new(SystemClock),
     );
+    #[cfg(not(feature = "sandbox"))]
+    let () = embedded;
     Ok(Running {
         terminal,
         backend_url: url,
+        #[cfg(feature = "sandbox")]
+        embedded,
+    })
+}
+
+/// The embedded sandbox, when the config asks for one.
+#[cfg(feature = "sandbox")]
+type Embedded = Option<crate::sandbox::Sandbox>;
+#[cfg(not(feature = "sandbox"))]
+type Embedded = ();
+
+/// The backend URL `[backend]` names; for `embedded`, the sandbox started in this process
+/// with its state in `data_dir`.
+async fn backend_url(config: &Config, data_dir: &Path) -> Result<(String, Embedded), SetupError> {
+    if config.backend.url != EMBEDDED {
+        return Ok((config.backend.url.clone(), Default::default()));
+    }
+    #[cfg(feature = "sandbox")]
+    {
+        let sandbox = crate::sandbox::start(crate::sandbox::SandboxConfig {
+            data_dir: Some(data_dir.join("sandbox")),
+            ..crate::sandbox::SandboxConfig::new(([127, 0, 0, 1], 0).into())
+        })
+        .await
+        .map_err(|e| SetupError::Sandbox(e.to_string()))?;
+        Ok((sandbox.url(), Some(sandbox)))
+    }
+    #[cfg(not(feature = "sandbox"))]
+    {
+        let _ = data_dir;
+        Err(SetupError::NoSandbox)
+    }
+}
+
+/// A payment host plus whatever must stay alive with it (the embedded sandbox as its bank).
+#[cfg(feature = "host")]
+pub struct RunningHost {
+    pub host: crate::host::Host,
+    pub bank_url: String,
+    #[cfg(feature = "sandbox")]
+    pub embedded: Option<crate::sandbox::Sandbox>,
+}
+
+#[cfg(feature = "host")]
+impl RunningHost {
+    pub async fn stop(self) {
+        self.host.shutdown().await;
+        #[cfg(feature = "sandbox")]
+        if let Some(s) = self.embedded {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Where the host keeps its records: `host.database`, else SQLite in the data directory.
+#[cfg(feature = "host")]
+pub fn host_database(config: &Config) -> String {
+    config.host.database.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            config.journal_dir().join("host.db").display()
+        )
+    })
+}
+
+/// Starts `qrpos host` as `config` describes it: `[host]` where it listens and keeps its
+/// records, `[backend]` the bank it charges through. Must run inside a tokio runtime.
+#[cfg(feature = "host")]
+pub async fn start_host(config: &Config) -> Result<RunningHost, SetupError> {
+    config.validate()?;
+    let data_dir = config.journal_dir();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| SetupError::Host(format!("data directory {}: {e}", data_dir.display())))?;
+    let (bank_url, embedded) = backend_url(config, &data_dir).await?;
+    let bank = gateway(config, &bank_url)?;
+    let host = crate::host::start(crate::host::HostSettings {
+        listen: config.host.listen,
+        database: host_database(config),
+        bank,
+        keys: trusted_keys(config)?,
+        institution_code: config.terminal.institution_code.clone(),
+        clock: Arc::new(SystemClock),
+        grace: config.timeout(),
+    })
+    .await
+    .map_err(|e| SetupError::Host(e.to_string()))?;
+    #[cfg(not(feature = "sandbox"))]
+    let () = embedded;
+    Ok(RunningHost {
+        host,
+        bank_url,
         #[cfg(feature = "sandbox")]
         embedded,
     })

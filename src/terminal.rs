@@ -253,6 +253,7 @@ impl Terminal {
         match self.policy.protocol {
             Protocol::Openbanking => sale::classify_withdrawal(answer, amount),
             Protocol::Payrequest => sale::classify_pay_request(answer, amount),
+            Protocol::Host => sale::classify_host_charge(answer, amount),
         }
     }
 
@@ -371,6 +372,8 @@ impl Terminal {
         let fits = match self.policy.protocol {
             Protocol::Openbanking => !matches!(means, sale::PaymentMeans::PayRequest { .. }),
             Protocol::Payrequest => matches!(means, sale::PaymentMeans::PayRequest { .. }),
+            // The host knows which bank protocol it speaks, and declines what it cannot pay.
+            Protocol::Host => true,
         };
         if !fits {
             return Err(Refusal::new(
@@ -382,7 +385,7 @@ impl Terminal {
                 ),
             ));
         }
-        if let Payload::OneTime(code) = &payload {
+        if let Payload::OneTime { code, .. } = &payload {
             match self.journal.nonce_seen(&code.nonce) {
                 Ok(true) => return Err(PayloadError::Replayed.into()),
                 Ok(false) => {}
@@ -415,6 +418,9 @@ impl Terminal {
         let dtime = tran_dtime(&now);
         sale.means = Some(payload.means());
         sale.one_time_code = payload.is_one_time();
+        if let Payload::OneTime { text, .. } = payload {
+            sale.signed_code = Some(text.clone());
+        }
         sale.tran_dtime = Some(dtime.clone());
         sale.advance(
             Status::Submitted,
@@ -422,7 +428,7 @@ impl Terminal {
             format!("sending withdrawal ({})", payload.means().masked()),
         )?;
         // Journaled before the request leaves: a crash from here on is resolved by query.
-        if let Payload::OneTime(code) = payload {
+        if let Payload::OneTime { code, .. } = payload {
             if self
                 .journal
                 .save_with_nonce(&sale, &code.nonce, code.expires_at)?
@@ -561,6 +567,7 @@ impl Terminal {
             amount: sale.amount,
             means: sale.means.clone()?,
             product: sale.product.clone(),
+            signed_code: sale.signed_code.clone(),
         })
     }
 
@@ -613,6 +620,7 @@ impl Terminal {
             let outcome = match self.policy.protocol {
                 Protocol::Openbanking => sale::classify_transfer_result(&answer, sale.amount),
                 Protocol::Payrequest => sale::classify_pay_status(&answer, sale.amount),
+                Protocol::Host => sale::classify_host_status(&answer, sale.amount),
             };
             if outcome != Outcome::NotFound {
                 return outcome;

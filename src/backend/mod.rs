@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod enrolment;
+mod host;
 mod openbanking;
 mod payrequest;
 
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::sale::{Answer, PaymentMeans, Protocol, QueryAnswer, Won};
 
+pub use host::HostGateway;
 pub use openbanking::OpenBankingGateway;
 pub use payrequest::PayRequestGateway;
 
@@ -73,6 +75,8 @@ pub struct Withdrawal {
     pub amount: Won,
     pub means: PaymentMeans,
     pub product: String,
+    /// The one-time code as scanned, if the code was one (only a payment host uses it).
+    pub signed_code: Option<String>,
 }
 
 /// A payment backend, whichever protocol it speaks.
@@ -160,6 +164,22 @@ pub fn connect(settings: BackendSettings) -> Result<Arc<dyn Gateway>, BackendErr
     Ok(match settings.protocol {
         Protocol::Openbanking => Arc::new(OpenBankingGateway::new(http, &base, settings)?),
         Protocol::Payrequest => Arc::new(PayRequestGateway::new(http, &base)?),
+        Protocol::Host => {
+            // The terminal's secret travels in every request: never in clear beyond this
+            // machine.
+            if base.scheme() == "http" && !is_loopback(&base) {
+                return Err(BackendError::BadUrl {
+                    url: settings.url.clone(),
+                    reason: "a payment host is reached over https unless it is on this machine (loopback)".into(),
+                });
+            }
+            Arc::new(HostGateway::new(
+                http,
+                &base,
+                &settings.client_id,
+                &settings.client_secret,
+            )?)
+        }
     })
 }
 

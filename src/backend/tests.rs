@@ -59,6 +59,7 @@ fn withdrawal(means: PaymentMeans) -> Withdrawal {
         amount: Won(15_000),
         means,
         product: "Americano".into(),
+        signed_code: None,
     }
 }
 

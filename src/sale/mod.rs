@@ -12,7 +12,8 @@ pub use amount::{parse_amount, AmountError, Won};
 pub use means::{EmvData, PaymentMeans};
 pub use offline::{offline_acceptance, too_old_to_forward, OfflinePolicy, QueuedSale};
 pub use outcome::{
-    classify_pay_request, classify_pay_status, classify_transfer_result, classify_withdrawal,
-    not_found_outcome, Answer, Outcome, QueryAnswer, RESULT_MISMATCH,
+    classify_host_charge, classify_host_status, classify_pay_request, classify_pay_status,
+    classify_transfer_result, classify_withdrawal, not_found_outcome, Answer, Outcome, QueryAnswer,
+    RESULT_MISMATCH,
 };
-pub use state::{IllegalTransition, Protocol, Sale, Status, Transition};
+pub use state::{query_dates, IllegalTransition, Protocol, Sale, Status, Transition};

@@ -398,6 +398,115 @@ pub fn classify_transfer_result(answer: &QueryAnswer, asked: Won) -> Outcome {
     }
 }
 
+/// Decline codes whose customer must renew consent in their banking app: how a host's
+/// decided decline is read back (`classify_withdrawal` gives these codes that flag).
+const CONSENT_CODES: [&str; 7] = ["A0305", "A0306", "A0316", "A0319", "A0332", "A0334", "468"];
+/// Decline codes the resolver re-checks once (A0017, bank 311): the bank may still pay.
+const RECHECK_CODES: [&str; 2] = ["A0017", "311"];
+
+/// Classifies the answer of `qrpos host` to a charge (`POST /v1/charges`). The host already
+/// applied the bank's rules: its status word is in `code`, the deciding code in `bank_code`,
+/// its words for the cashier in `message`. The terminal checks what it can check itself (the
+/// amount of an approval) and maps the host's refusals of a request it never acted on.
+pub fn classify_host_charge(answer: &Answer, asked: Won) -> Outcome {
+    use crate::protocol::host::codes;
+    if let Some(o) = transport(answer) {
+        return o;
+    }
+    if let Answer::Reply {
+        code,
+        bank_code,
+        message,
+        ..
+    } = answer
+    {
+        if code == "error" {
+            // The host refuses these before it acts on anything: nothing was charged.
+            let refused = match bank_code.as_str() {
+                codes::UNAUTHORIZED => Some("the payment host does not accept this terminal's credentials"),
+                codes::REVOKED => Some("this terminal was revoked at the payment host"),
+                codes::RATE_LIMITED => Some("the payment host locked this terminal out after failed sign-ins: try again in a minute"),
+                codes::BAD_REQUEST => Some("the payment host refused the request as malformed"),
+                _ => None,
+            };
+            if let Some(words) = refused {
+                return Outcome::declined(bank_code, format!("{words} ({message})"));
+            }
+        }
+        if code == "not_sent" {
+            return Outcome::NotSent {
+                reason: format!("the payment host could not reach the bank: {message}"),
+            };
+        }
+    }
+    host_decision(answer, asked)
+}
+
+/// Classifies the answer of `qrpos host` to a status query (`GET /v1/charges/{id}`). Any
+/// refusal of the query itself is unknown: a charge the host made stays made, whatever the
+/// terminal's credentials are now.
+pub fn classify_host_status(answer: &QueryAnswer, asked: Won) -> Outcome {
+    if let Some(o) = query_transport(answer) {
+        return o;
+    }
+    host_decision(answer, asked)
+}
+
+fn host_decision(answer: &Answer, asked: Won) -> Outcome {
+    let Answer::Reply {
+        http_status,
+        code,
+        bank_code,
+        message,
+        amount,
+        bank_tran_date,
+        ..
+    } = answer
+    else {
+        unreachable!("the transport classifiers handle every other variant")
+    };
+    let words = |fallback: &str| {
+        if message.is_empty() {
+            fallback.to_string()
+        } else {
+            message.clone()
+        }
+    };
+    match code.as_str() {
+        "approved" => match amount {
+            Some(a) if *a == asked.0 => Outcome::Approved {
+                bank_tran_date: bank_tran_date.clone(),
+            },
+            other => Outcome::unknown(
+                "AMOUNT_MISMATCH",
+                format!("the payment host approved {other:?} won, not {asked}: checking"),
+            ),
+        },
+        "declined" if !bank_code.is_empty() => Outcome::Declined {
+            code: bank_code.clone(),
+            message: words("declined"),
+            consent_expired: CONSENT_CODES.contains(&bank_code.as_str()),
+            recheck: RECHECK_CODES.contains(&bank_code.as_str()),
+        },
+        "not_found" => Outcome::NotFound,
+        "unknown" if !bank_code.is_empty() => Outcome::unknown(
+            bank_code,
+            words("the bank's answer is not known yet: checking"),
+        ),
+        _ => {
+            let label = if bank_code.is_empty() {
+                code
+            } else {
+                bank_code
+            };
+            Outcome::unknown(
+                if label.is_empty() { "NO_CODE" } else { label },
+                format!("unexpected answer from the payment host (HTTP {http_status} {label} {message}): checking"),
+            )
+        }
+    }
+}
+
 /// Classifies the answer to `POST /api/payRequest`.
 pub fn classify_pay_request(answer: &Answer, asked: Won) -> Outcome {
     use crate::protocol::payrequest::codes;

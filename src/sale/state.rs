@@ -72,6 +72,8 @@ impl Status {
 pub enum Protocol {
     Openbanking,
     Payrequest,
+    /// The merchant's payment host (`qrpos host`), which talks to the bank itself.
+    Host,
 }
 
 impl std::str::FromStr for Protocol {
@@ -80,8 +82,9 @@ impl std::str::FromStr for Protocol {
         match s {
             "openbanking" => Ok(Protocol::Openbanking),
             "payrequest" => Ok(Protocol::Payrequest),
+            "host" => Ok(Protocol::Host),
             other => Err(format!(
-                "unknown protocol {other:?}: use \"openbanking\" or \"payrequest\""
+                "unknown protocol {other:?}: use \"host\", \"openbanking\" or \"payrequest\""
             )),
         }
     }
@@ -92,6 +95,7 @@ impl Protocol {
         match self {
             Protocol::Openbanking => "openbanking",
             Protocol::Payrequest => "payrequest",
+            Protocol::Host => "host",
         }
     }
 }
@@ -138,6 +142,10 @@ pub struct Sale {
     pub means: Option<PaymentMeans>,
     /// Whether the QR was a signed one-time code (the only kind allowed offline).
     pub one_time_code: bool,
+    /// The one-time code's text as scanned: a payment host checks it again and uses its nonce
+    /// up in the register all terminals share.
+    #[serde(default)]
+    pub signed_code: Option<String>,
     /// `yyyyMMddHHmmss` of the withdrawal request; fixed at first send, reused on re-send.
     pub tran_dtime: Option<String>,
     /// The answer's code (`A0000`, `A0017/311`, `INSUFFICIENT_BALANCE`, `QR_EXPIRED`, …).
@@ -184,6 +192,7 @@ impl Sale {
             status: Status::Created,
             means: None,
             one_time_code: false,
+            signed_code: None,
             tran_dtime: None,
             code: None,
             message: None,
@@ -209,24 +218,11 @@ impl Sale {
     /// have arrived after a midnight, and the terminal's clock may be hours off the bank's
     /// (set wrong, or an hour out), so "not found" on one day alone proves nothing.
     pub fn query_dates(&self) -> Vec<String> {
-        use chrono::{Duration, NaiveDateTime, Timelike};
-        if let Some(d) = self.reply_date.as_deref().filter(|d| is_date(d)) {
-            return vec![d.to_string()];
-        }
-        let Some(sent) = self
-            .tran_dtime
-            .as_deref()
-            .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
-        else {
-            return vec![self.date.clone()];
-        };
-        let day = |t: NaiveDateTime| t.format("%Y%m%d").to_string();
-        let (next, previous) = (day(sent + Duration::days(1)), day(sent - Duration::days(1)));
-        if sent.hour() >= 12 {
-            vec![day(sent), next, previous]
-        } else {
-            vec![day(sent), previous, next]
-        }
+        query_dates(
+            self.reply_date.as_deref(),
+            self.tran_dtime.as_deref(),
+            &self.date,
+        )
     }
 
     /// Moves the sale to `to`, recording why. Refuses moves the lifecycle forbids.
@@ -275,6 +271,30 @@ impl Sale {
 /// `yyyyMMdd` and a real calendar day.
 fn is_date(s: &str) -> bool {
     s.len() == 8 && chrono::NaiveDate::parse_from_str(s, "%Y%m%d").is_ok()
+}
+
+/// The business days to ask about a withdrawal on (see [`Sale::query_dates`]): the day a
+/// reply gave, else the day of `tran_dtime` and both days beside it, else `fallback`.
+pub fn query_dates(
+    reply_date: Option<&str>,
+    tran_dtime: Option<&str>,
+    fallback: &str,
+) -> Vec<String> {
+    use chrono::{Duration, NaiveDateTime, Timelike};
+    if let Some(d) = reply_date.filter(|d| is_date(d)) {
+        return vec![d.to_string()];
+    }
+    let Some(sent) = tran_dtime.and_then(|t| NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
+    else {
+        return vec![fallback.to_string()];
+    };
+    let day = |t: NaiveDateTime| t.format("%Y%m%d").to_string();
+    let (next, previous) = (day(sent + Duration::days(1)), day(sent - Duration::days(1)));
+    if sent.hour() >= 12 {
+        vec![day(sent), next, previous]
+    } else {
+        vec![day(sent), previous, next]
+    }
 }
 
 #[cfg(test)]

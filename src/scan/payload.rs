@@ -67,8 +67,9 @@ const FIXED_HEADER_LEN: usize = 1 + 4 + 1 + 8 + 1;
 pub enum Payload {
     /// A bare fintech use number: replayable, so accepted online only.
     Static { fintech_use_num: String },
-    /// A signed, short-lived code from the project's backend.
-    OneTime(OneTimeCode),
+    /// A signed, short-lived code from the project's backend, with the text as scanned (a
+    /// payment host checks the signature again and uses the nonce up in its own register).
+    OneTime { code: OneTimeCode, text: String },
     /// An EMVCo consumer-presented code; its cryptogram is checked by the issuer, not here.
     Emv(EmvData),
 }
@@ -90,21 +91,21 @@ impl Payload {
             Payload::Static { fintech_use_num } => PaymentMeans::FintechNumber {
                 fintech_use_num: fintech_use_num.clone(),
             },
-            Payload::OneTime(code) => code.means.clone(),
+            Payload::OneTime { code, .. } => code.means.clone(),
             Payload::Emv(data) => PaymentMeans::Emv(data.clone()),
         }
     }
 
     /// True for codes whose nonce the caller must remember to refuse a second use.
     pub fn is_one_time(&self) -> bool {
-        matches!(self, Payload::OneTime(_))
+        matches!(self, Payload::OneTime { .. })
     }
 
     /// A stable name for logs and metrics: `"static"`, `"one-time"` or `"emv"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::Static { .. } => "static",
-            Payload::OneTime(_) => "one-time",
+            Payload::OneTime { .. } => "one-time",
             Payload::Emv(_) => "emv",
         }
     }
@@ -198,7 +199,10 @@ pub enum PayloadError {
 pub fn parse(text: &str, keys: &TrustedKeys, now_unix: i64) -> Result<Payload, PayloadError> {
     let text = text.trim();
     if let Some(blob) = text.strip_prefix(QP1_PREFIX) {
-        return parse_one_time(blob, keys, now_unix).map(Payload::OneTime);
+        return parse_one_time(blob, keys, now_unix).map(|code| Payload::OneTime {
+            code,
+            text: text.to_string(),
+        });
     }
     if text.len() == FINTECH_NUM_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Ok(Payload::Static {
@@ -526,7 +530,13 @@ mod tests {
             let text = encode(&code);
             assert!(text.starts_with("QP1"));
             let p = parse(&text, &keys(), NOW).unwrap();
-            assert_eq!(p, Payload::OneTime(code.clone()));
+            assert_eq!(
+                p,
+                Payload::OneTime {
+                    code: code.clone(),
+                    text: text.clone()
+                }
+            );
             assert!(p.is_one_time());
             assert_eq!(p.kind(), "one-time");
             assert_eq!(p.means(), code.means);
@@ -796,7 +806,7 @@ mod tests {
                 }
                 let mutated: String = m.into_iter().collect();
                 if let Ok(p) = parse(&mutated, &keys, NOW) {
-                    if matches!(p, Payload::OneTime(_)) {
+                    if matches!(p, Payload::OneTime { .. }) {
                         assert_eq!(Some(&p), original.as_ref(), "{mutated}");
                     }
                 }
