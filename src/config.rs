@@ -49,6 +49,18 @@ pub struct HostSection {
     pub listen: std::net::SocketAddr,
     /// `sqlite://PATH` (default: `host.db` in the data directory) or `postgres://…`.
     pub database: Option<String>,
+    /// The host's code-signing key (32 bytes, made on first start; default:
+    /// `host-signing.key` in the data directory). Terminals trust its public half
+    /// (`qrpos host key`).
+    pub signing_key_file: Option<PathBuf>,
+    /// The key id the host's codes carry (terminals look the key up by it).
+    pub signing_key_id: u8,
+    /// The key the customers' tokens are encrypted with at rest (32 bytes, made on first
+    /// start; default: `host-tokens.key` in the data directory). Back it up with the database.
+    pub token_key_file: Option<PathBuf>,
+    /// The host's URL as the bank sends customers back to it after their consent (default:
+    /// `http://` + the address it listens on).
+    pub public_url: Option<String>,
 }
 
 impl Default for HostSection {
@@ -56,6 +68,11 @@ impl Default for HostSection {
         HostSection {
             listen: ([127, 0, 0, 1], 8700).into(),
             database: None,
+            signing_key_file: None,
+            // 1 is the sandbox's development key.
+            signing_key_id: 2,
+            token_key_file: None,
+            public_url: None,
         }
     }
 }

@@ -150,6 +150,30 @@ impl RunningHost {
     }
 }
 
+/// The host's key files in the data directory, unless `[host]` names them.
+#[cfg(feature = "host")]
+pub const HOST_SIGNING_KEY: &str = "host-signing.key";
+#[cfg(feature = "host")]
+pub const HOST_TOKEN_KEY: &str = "host-tokens.key";
+
+/// The public half of the host's code-signing key (made on first use), as the
+/// `[[scan.trusted_keys]]` entry a terminal's config needs.
+#[cfg(feature = "host")]
+pub fn host_trusted_key(config: &Config) -> Result<String, SetupError> {
+    use base64::Engine;
+    let path = config
+        .host
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.journal_dir().join(HOST_SIGNING_KEY));
+    let key = crate::host::signing_key(&path).map_err(|e| SetupError::Host(e.to_string()))?;
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    Ok(format!(
+        "[[scan.trusted_keys]]\nid = {}\npublic_key = \"{public}\"",
+        config.host.signing_key_id
+    ))
+}
+
 /// Where the host keeps its records: `host.database`, else SQLite in the data directory.
 #[cfg(feature = "host")]
 pub fn host_database(config: &Config) -> String {
@@ -169,13 +193,25 @@ pub async fn start_host(config: &Config) -> Result<RunningHost, SetupError> {
     let data_dir = config.journal_dir();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| SetupError::Host(format!("data directory {}: {e}", data_dir.display())))?;
+    let h = &config.host;
+    let key_path = |file: &Option<std::path::PathBuf>, default: &str| {
+        file.clone().unwrap_or_else(|| data_dir.join(default))
+    };
+    let key_error = |e: crate::host::KeyFileError| SetupError::Host(e.to_string());
+    let signing_key = crate::host::signing_key(&key_path(&h.signing_key_file, HOST_SIGNING_KEY))
+        .map_err(key_error)?;
+    let token_key =
+        crate::host::key_file(&key_path(&h.token_key_file, HOST_TOKEN_KEY)).map_err(key_error)?;
     let (bank_url, embedded) = backend_url(config, &data_dir).await?;
-    let bank = gateway(config, &bank_url)?;
     let host = crate::host::start(crate::host::HostSettings {
-        listen: config.host.listen,
+        listen: h.listen,
         database: host_database(config),
-        bank,
+        bank: backend_settings(config, &bank_url),
         keys: trusted_keys(config)?,
+        signing_key,
+        signing_key_id: h.signing_key_id,
+        token_key,
+        public_url: h.public_url.clone(),
         institution_code: config.terminal.institution_code.clone(),
         clock: Arc::new(SystemClock),
         grace: config.timeout(),
@@ -194,8 +230,13 @@ pub async fn start_host(config: &Config) -> Result<RunningHost, SetupError> {
 
 /// The backend client `[backend]` describes, for the backend at `url`.
 pub fn gateway(config: &Config, url: &str) -> Result<Arc<dyn backend::Gateway>, SetupError> {
+    backend::connect(backend_settings(config, url)).map_err(|e| SetupError::Backend(e.to_string()))
+}
+
+/// `[backend]` as the settings of a client of the backend at `url`.
+pub fn backend_settings(config: &Config, url: &str) -> BackendSettings {
     let b = &config.backend;
-    backend::connect(BackendSettings {
+    BackendSettings {
         url: url.to_string(),
         protocol: b.protocol,
         timeout: Duration::from_millis(b.timeout_ms),
@@ -209,6 +250,5 @@ pub fn gateway(config: &Config, url: &str) -> Result<Arc<dyn backend::Gateway>, 
         recv_client_account_num: b.recv_client_account_num.clone(),
         institution_code: config.terminal.institution_code.clone(),
         enrolment: b.enrolment,
-    })
-    .map_err(|e| SetupError::Backend(e.to_string()))
+    }
 }

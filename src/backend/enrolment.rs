@@ -95,6 +95,33 @@ fn answer_error(a: Answer) -> EnrolError {
     }
 }
 
+/// The consent page's URL for the 3-legged flow: the customer approves there, and the bank
+/// sends them back to `redirect_uri` with a code and `state`. `sandbox_user` approves at once
+/// as that sandbox customer (the testbed's non-interactive approve).
+pub fn authorize_url(
+    base: &reqwest::Url,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    sandbox_user: Option<&str>,
+) -> Result<reqwest::Url, EnrolError> {
+    let mut authorize =
+        endpoint(base, AUTHORIZE_PATH).map_err(|e| EnrolError::Refused(e.to_string()))?;
+    {
+        let mut q = authorize.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", CUSTOMER_SCOPES)
+            .append_pair("state", state)
+            .append_pair("auth_type", "0");
+        if let Some(name) = sandbox_user {
+            q.append_pair("sandbox_user", name);
+        }
+    }
+    Ok(authorize)
+}
+
 /// Runs the 3-legged flow for the sandbox customer `name`: the consent (approved at once),
 /// the code exchanged for the customer's tokens, and their accounts from `account/list`.
 /// `http` must not follow redirects.
@@ -107,16 +134,7 @@ pub async fn enrol(
 ) -> Result<CustomerGrant, EnrolError> {
     let fail = EnrolError::Refused;
     let state = format!("{:032x}", rand::random::<u128>());
-    let mut authorize = endpoint(base, AUTHORIZE_PATH).map_err(|e| fail(e.to_string()))?;
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", CALLBACK)
-        .append_pair("scope", CUSTOMER_SCOPES)
-        .append_pair("state", &state)
-        .append_pair("auth_type", "0")
-        .append_pair("sandbox_user", name);
+    let authorize = authorize_url(base, client_id, CALLBACK, &state, Some(name))?;
     let consent = exchange(http.get(authorize)).await.map_err(answer_error)?;
     server_trouble(&consent, "the consent page")?;
     if let Some(words) = client_refusal(&consent.body) {
@@ -140,15 +158,57 @@ pub async fn enrol(
         return Err(fail("the redirect's state is not ours".into()));
     }
     let code = param("code").ok_or_else(|| fail("the redirect carries no code".into()))?;
+    exchange_code(http, base, client_id, client_secret, &code, CALLBACK).await
+}
+
+/// The second leg: the consent's `code` exchanged for the customer's tokens, and their
+/// accounts from `account/list`.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    base: &reqwest::Url,
+    client_id: &str,
+    client_secret: &Secret,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<CustomerGrant, EnrolError> {
     let form = [
         ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
+        ("code", code),
         ("client_id", client_id),
         ("client_secret", client_secret.expose()),
-        ("redirect_uri", CALLBACK),
+        ("redirect_uri", redirect_uri),
     ];
+    grant(http, base, &form).await
+}
+
+/// A customer's tokens renewed with their refresh token (which the bank replaces too), before
+/// the access token expires.
+pub async fn refresh(
+    http: &reqwest::Client,
+    base: &reqwest::Url,
+    client_id: &str,
+    client_secret: &Secret,
+    refresh_token: &Secret,
+) -> Result<CustomerGrant, EnrolError> {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+        ("client_id", client_id),
+        ("client_secret", client_secret.expose()),
+        ("scope", CUSTOMER_SCOPES),
+    ];
+    grant(http, base, &form).await
+}
+
+/// A customer token request (`form`), then `account/list` with the token it gave.
+async fn grant(
+    http: &reqwest::Client,
+    base: &reqwest::Url,
+    form: &[(&str, &str)],
+) -> Result<CustomerGrant, EnrolError> {
+    let fail = EnrolError::Refused;
     let token_url = endpoint(base, TOKEN_PATH).map_err(|e| fail(e.to_string()))?;
-    let reply = exchange(http.post(token_url).form(&form))
+    let reply = exchange(http.post(token_url).form(form))
         .await
         .map_err(answer_error)?;
     server_trouble(&reply, "the token endpoint")?;
@@ -234,12 +294,25 @@ struct SandboxAccounts {
     accounts: Vec<SandboxAccount>,
 }
 
+/// Where a payment host keeps its customers' grants (encrypted at rest), so that they outlive
+/// the process and are renewed before they expire. `key` is a fintech number, or `pan:` + an
+/// EMV PAN.
+#[async_trait::async_trait]
+pub trait GrantStore: Send + Sync {
+    /// The access token of the customer whose account `key` is, and its expiry (unix s).
+    async fn token(&self, key: &str) -> Option<(Secret, i64)>;
+    /// Keeps a customer's new grant, found for `key` (sandbox enrolment on first use).
+    async fn keep(&self, key: &str, grant: &CustomerGrant);
+}
+
 /// The customers' tokens the gateway withdraws with, by fintech number (and EMV PAN).
 ///
 /// One lock covers an enrolment: a second payment waits for it rather than enrolling the
 /// same customer twice. A terminal serves one sale at a time, so nobody else waits.
 pub struct CustomerTokens {
     enrolment: Enrolment,
+    /// A payment host's lasting store, asked before enrolling.
+    store: Option<std::sync::Arc<dyn GrantStore>>,
     /// fintech number or `pan:` + PAN → the customer's access token, and until when to use
     /// it (a minute before it expires, so no withdrawal starts with a dying token).
     tokens: Mutex<HashMap<String, (Secret, Instant)>>,
@@ -252,6 +325,7 @@ impl CustomerTokens {
     pub fn new(enrolment: Enrolment) -> CustomerTokens {
         CustomerTokens {
             enrolment,
+            store: None,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -280,6 +354,16 @@ impl CustomerTokens {
         if let Some((t, until)) = tokens.get(&key) {
             if Instant::now() < *until {
                 return Ok(t.clone());
+            }
+        }
+        if let Some(store) = &self.store {
+            let now = chrono::Utc::now().timestamp();
+            if let Some((token, expires_at)) = store.token(&key).await {
+                let left = Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64);
+                if left > TOKEN_MARGIN {
+                    tokens.insert(key, (token.clone(), Instant::now() + left - TOKEN_MARGIN));
+                    return Ok(token);
+                }
             }
         }
         if self.enrolment == Enrolment::None {
@@ -317,6 +401,9 @@ impl CustomerTokens {
                 "the customer's open-banking accounts do not include this one",
             ));
         }
+        if let Some(store) = &self.store {
+            store.keep(&key, &grant).await;
+        }
         let lifetime = Duration::from_secs(grant.expires_in);
         let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN.min(lifetime / 2));
         for fin in &grant.fintech_use_nums {
@@ -324,6 +411,14 @@ impl CustomerTokens {
         }
         tokens.insert(key, (grant.access_token.clone(), until));
         Ok(grant.access_token)
+    }
+
+    /// The same, asking `store` first and keeping new grants there.
+    pub fn with_store(enrolment: Enrolment, store: std::sync::Arc<dyn GrantStore>) -> Self {
+        CustomerTokens {
+            store: Some(store),
+            ..CustomerTokens::new(enrolment)
+        }
     }
 
     /// Forgets `rejected` (expired or revoked), so the next payment enrols again.

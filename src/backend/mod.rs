@@ -136,6 +136,15 @@ pub enum BackendError {
 
 /// Checks the settings and builds the gateway for `settings.protocol`.
 pub fn connect(settings: BackendSettings) -> Result<Arc<dyn Gateway>, BackendError> {
+    connect_with(settings, None)
+}
+
+/// [`connect`] for a payment host: open-banking withdrawals go with the customers' tokens
+/// kept in `grants`.
+pub fn connect_with(
+    settings: BackendSettings,
+    grants: Option<Arc<dyn enrolment::GrantStore>>,
+) -> Result<Arc<dyn Gateway>, BackendError> {
     let base = parse_base_url(&settings.url)?;
     if settings.timeout.is_zero() {
         return Err(BackendError::BadSetting {
@@ -162,7 +171,13 @@ pub fn connect(settings: BackendSettings) -> Result<Arc<dyn Gateway>, BackendErr
     }
     let http = build_client(&settings)?;
     Ok(match settings.protocol {
-        Protocol::Openbanking => Arc::new(OpenBankingGateway::new(http, &base, settings)?),
+        Protocol::Openbanking => {
+            let customers = match grants {
+                Some(store) => enrolment::CustomerTokens::with_store(settings.enrolment, store),
+                None => enrolment::CustomerTokens::new(settings.enrolment),
+            };
+            Arc::new(OpenBankingGateway::new(http, &base, settings, customers)?)
+        }
         Protocol::Payrequest => Arc::new(PayRequestGateway::new(http, &base)?),
         Protocol::Host => {
             // The terminal's secret travels in every request: never in clear beyond this

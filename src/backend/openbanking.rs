@@ -61,11 +61,12 @@ impl OpenBankingGateway {
         http: reqwest::Client,
         base: &reqwest::Url,
         settings: BackendSettings,
+        customers: CustomerTokens,
     ) -> Result<OpenBankingGateway, BackendError> {
         Ok(OpenBankingGateway {
             http,
             base: base.clone(),
-            customers: CustomerTokens::new(settings.enrolment),
+            customers,
             token_url: endpoint(base, TOKEN_PATH)?,
             withdraw_url: endpoint(base, WITHDRAW_PATH)?,
             result_url: endpoint(base, RESULT_PATH)?,

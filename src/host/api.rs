@@ -18,10 +18,19 @@ use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
 use super::charge::{ChargeError, Charges};
+use super::customers::{credential_hash, Customers};
+use crate::backend::enrolment::{self, EnrolError};
+use crate::backend::BackendSettings;
 use crate::protocol::host::{
-    codes, ChargeReply, ChargeRequest, ChargeStatus, ErrorReply, CHARGES_PATH, CHARGE_PATH,
+    codes, ChargeReply, ChargeRequest, ChargeStatus, CodeReply, CodeRequest, EnrolReply,
+    ErrorReply, CHARGES_PATH, CHARGE_PATH, CODES_PATH, ENROL_CALLBACK_PATH, ENROL_PATH,
     OPENAPI_PATH, TERMINAL_PATH,
 };
+use crate::sale::PaymentMeans;
+use crate::scan::OneTimeCode;
+
+/// How long a code the host issues lives (the terminals' limit is 180 s).
+const CODE_LIFETIME_S: i64 = 180;
 
 /// Failed sign-ins a terminal may make within [`LOCKOUT`] before it is refused for the rest
 /// of it, right secret or not.
@@ -30,15 +39,80 @@ const LOCKOUT: Duration = Duration::from_secs(60);
 
 pub struct Api {
     pub charges: Charges,
+    issuer: Issuer,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+/// What the host needs for its customers: their grants, the bank's consent flow, its key.
+pub struct Issuer {
+    pub customers: Arc<Customers>,
+    pub bank: BackendSettings,
+    /// Where the bank sends a customer back to (`…/v1/enrol/callback`).
+    pub public_url: String,
+    pub signing_key: ed25519_dalek::SigningKey,
+    pub signing_key_id: u8,
+}
+
+impl Issuer {
+    fn callback(&self) -> String {
+        format!("{}{ENROL_CALLBACK_PATH}", self.public_url)
+    }
+
+    fn bank_url(&self) -> Result<reqwest::Url, ApiError> {
+        reqwest::Url::parse(&self.bank.url).map_err(|e| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UNAVAILABLE,
+                format!("the bank's URL: {e}"),
+            )
+        })
+    }
+
+    /// A client that does not follow redirects (the consent's answer is one) or proxies.
+    fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(self.bank.timeout)
+            .connect_timeout(self.bank.connect_timeout)
+            .build()
+            .unwrap_or_default()
+    }
+}
+
 impl Api {
-    pub fn new(charges: Charges) -> Api {
+    pub fn new(charges: Charges, issuer: Issuer) -> Api {
         Api {
             charges,
+            issuer,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Renews the customers' grants that expire before `horizon_unix`.
+    pub async fn renew_grants(&self, horizon_unix: i64) -> Result<usize, super::DbError> {
+        let i = &self.issuer;
+        let Ok(base) = reqwest::Url::parse(&i.bank.url) else {
+            return Ok(0);
+        };
+        let http = i.http();
+        let mut renewed = 0;
+        for due in i.customers.due(horizon_unix).await? {
+            let secret = &i.bank.client_secret;
+            match enrolment::refresh(&http, &base, &i.bank.client_id, secret, &due.refresh_token)
+                .await
+            {
+                Ok(grant) => {
+                    let now = self.charges.clock.now().timestamp();
+                    i.customers.keep_grant(&grant, None, None, now).await?;
+                    renewed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(user_seq_no = %due.user_seq_no, error = %e, "grant not renewed")
+                }
+            }
+        }
+        Ok(renewed)
     }
 }
 
@@ -47,6 +121,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route(CHARGES_PATH, axum::routing::post(post_charge))
         .route(CHARGE_PATH, get(get_charge))
         .route(TERMINAL_PATH, get(get_terminal))
+        .route(ENROL_PATH, get(get_enrol))
+        .route(ENROL_CALLBACK_PATH, get(get_enrol_callback))
+        .route(CODES_PATH, axum::routing::post(post_code))
         .route(OPENAPI_PATH, get(openapi))
         .with_state(api)
 }
@@ -243,12 +320,199 @@ async fn get_terminal(
     ))
 }
 
+/// The query of `GET /v1/enrol`.
+#[derive(serde::Deserialize)]
+struct EnrolQuery {
+    /// The testbed's non-interactive approve as this sandbox customer.
+    sandbox_user: Option<String>,
+}
+
+/// The 3-legged flow, started by the customer's app: a redirect to the bank's consent page,
+/// which sends the customer back to the host's callback.
+async fn get_enrol(
+    State(api): State<Arc<Api>>,
+    axum::extract::Query(q): axum::extract::Query<EnrolQuery>,
+) -> Result<Response, ApiError> {
+    let i = &api.issuer;
+    let state = format!("{:032x}", rand::random::<u128>());
+    let now_ms = api.charges.clock.now().timestamp_millis();
+    i.customers
+        .start_enrolment(&state, now_ms)
+        .await
+        .map_err(ChargeError::from)?;
+    let url = enrolment::authorize_url(
+        &i.bank_url()?,
+        &i.bank.client_id,
+        &i.callback(),
+        &state,
+        q.sandbox_user.as_deref(),
+    )
+    .map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            e.to_string(),
+        )
+    })?;
+    Ok(axum::response::Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// The bank sends the customer back here with a code: the host exchanges it for the
+/// customer's tokens, keeps them sealed, and gives the app its credential.
+async fn get_enrol_callback(
+    State(api): State<Arc<Api>>,
+    axum::extract::Query(q): axum::extract::Query<CallbackQuery>,
+) -> Result<Json<EnrolReply>, ApiError> {
+    let i = &api.issuer;
+    let bad = |m: &str| ApiError(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, m.into());
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(bad(
+            "the bank sent no code and state: the consent was not given",
+        ));
+    };
+    let now = api.charges.clock.now();
+    if !i
+        .customers
+        .finish_enrolment(&state, now.timestamp_millis())
+        .await
+        .map_err(ChargeError::from)?
+    {
+        return Err(bad(
+            "this consent is not one the host started, or it is over 10 minutes old",
+        ));
+    }
+    let grant = enrolment::exchange_code(
+        &i.http(),
+        &i.bank_url()?,
+        &i.bank.client_id,
+        &i.bank.client_secret,
+        &code,
+        &i.callback(),
+    )
+    .await
+    .map_err(|e| match e {
+        EnrolError::Unreachable(_) => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            e.to_string(),
+        ),
+        _ => ApiError(
+            StatusCode::BAD_GATEWAY,
+            codes::ENROLMENT_REFUSED,
+            e.to_string(),
+        ),
+    })?;
+    let credential =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    i.customers
+        .keep_grant(
+            &grant,
+            None,
+            Some(&credential_hash(&credential)),
+            now.timestamp(),
+        )
+        .await
+        .map_err(ChargeError::from)?;
+    tracing::info!(user_seq_no = %grant.user_seq_no, "customer enrolled");
+    Ok(Json(EnrolReply {
+        customer_id: grant.user_seq_no,
+        credential,
+        accounts: grant.fintech_use_nums,
+    }))
+}
+
+/// A one-time code for the signed-in customer's account, signed with the host's key.
+#[utoipa::path(post, path = "/v1/codes", request_body = CodeRequest, security(("customer" = [])),
+    responses(
+        (status = 200, description = "A code to show at the till", body = CodeReply),
+        (status = 400, description = "BAD_REQUEST: not one of the customer's accounts", body = ErrorReply),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorReply),
+        (status = 429, description = "RATE_LIMITED", body = ErrorReply),
+    ))]
+async fn post_code(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Option<Json<CodeRequest>>,
+) -> Result<Json<CodeReply>, ApiError> {
+    let unauthorized = || {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            codes::UNAUTHORIZED,
+            "unknown customer or wrong credential".into(),
+        )
+    };
+    let (id, credential) = basic_credentials(&headers).ok_or_else(unauthorized)?;
+    let limit_key = format!("customer:{id}");
+    if api.locked_out(&limit_key) {
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::RATE_LIMITED,
+            format!("too many failed sign-ins: wait {} s", LOCKOUT.as_secs()),
+        ));
+    }
+    let i = &api.issuer;
+    let Some(accounts) = i
+        .customers
+        .sign_in(&id, &credential)
+        .await
+        .map_err(ChargeError::from)?
+    else {
+        api.note_failure(&limit_key);
+        return Err(unauthorized());
+    };
+    let asked = body.and_then(|Json(b)| b.fintech_use_num);
+    let account = match asked {
+        Some(a) if accounts.contains(&a) => a,
+        Some(_) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_REQUEST,
+                "not one of this customer's accounts".into(),
+            ))
+        }
+        None => accounts.into_iter().next().ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_REQUEST,
+                "this customer has no account".into(),
+            )
+        })?,
+    };
+    let now = api.charges.clock.now().timestamp();
+    let code = OneTimeCode {
+        key_id: i.signing_key_id,
+        issued_at: now,
+        expires_at: now + CODE_LIFETIME_S,
+        nonce: rand::random(),
+        means: PaymentMeans::FintechNumber {
+            fintech_use_num: account,
+        },
+    };
+    let text = crate::scan::try_encode_one_time(&code, &i.signing_key).map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(CodeReply {
+        code: text,
+        expires_at: code.expires_at,
+    }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "qrpos host: terminal API", version = "1",
          description = "Charges by the terminal's own payment id (idempotent) and their status. Every request signs in with HTTP Basic: terminal id and secret."),
-    paths(post_charge, get_charge, get_terminal),
-    components(schemas(ChargeRequest, ChargeReply, ChargeStatus, ErrorReply)),
+    paths(post_charge, get_charge, get_terminal, post_code),
+    components(schemas(ChargeRequest, ChargeReply, ChargeStatus, ErrorReply, CodeRequest, CodeReply)),
     modifiers(&BasicAuth)
 )]
 pub struct ApiDoc;
@@ -259,10 +523,10 @@ impl utoipa::Modify for BasicAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "terminal",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
-        );
+        for who in ["terminal", "customer"] {
+            components
+                .add_security_scheme(who, SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        }
     }
 }
 

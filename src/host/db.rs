@@ -239,14 +239,7 @@ impl Db {
         &self,
         new: &NewCharge<'_>,
     ) -> Result<Result<Begun, DbError>, sqlx::Error> {
-        // SQLite: take the write lock at the start. A deferred transaction that reads and
-        // then writes fails at once as "busy" when another host process wrote meanwhile,
-        // instead of waiting its turn.
-        let mut tx = if self.sqlite {
-            self.pool.begin_with("BEGIN IMMEDIATE").await?
-        } else {
-            self.pool.begin().await?
-        };
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(&format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE terminal_id = $1 AND payment_id = $2"
         ))
@@ -349,6 +342,23 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// A transaction that will write. SQLite: it takes the write lock at the start; a
+    /// deferred transaction that reads and then writes fails at once as "busy" when another
+    /// host process wrote meanwhile, instead of waiting its turn.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
+    }
+
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub async fn close(&self) {

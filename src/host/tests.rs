@@ -124,19 +124,29 @@ impl World {
     }
 }
 
+/// The host's own code-signing key in these tests (id [`HOST_KEY_ID`]).
+fn host_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+const HOST_KEY_ID: u8 = 2;
+/// Every host of one database seals the customers' tokens with the same key.
+const TOKEN_KEY: [u8; 32] = [9; 32];
+
 async fn start_host(bank_url: &str, database: &str) -> Host {
-    let bank = backend::connect(settings(
-        bank_url,
-        Protocol::Openbanking,
-        sandbox::DEMO_CLIENT_ID,
-        sandbox::DEMO_CLIENT_SECRET,
-    ))
-    .expect("bank");
     start(HostSettings {
         listen: ([127, 0, 0, 1], 0).into(),
         database: database.into(),
-        bank,
+        bank: settings(
+            bank_url,
+            Protocol::Openbanking,
+            sandbox::DEMO_CLIENT_ID,
+            sandbox::DEMO_CLIENT_SECRET,
+        ),
         keys: keys(),
+        signing_key: host_key(),
+        signing_key_id: HOST_KEY_ID,
+        token_key: TOKEN_KEY,
+        public_url: None,
         institution_code: sandbox::DEMO_INSTITUTION_CODE.into(),
         clock: Arc::new(SystemClock),
         grace: GRACE,
@@ -163,12 +173,14 @@ fn settings(url: &str, protocol: Protocol, id: &str, secret: &str) -> BackendSet
     }
 }
 
+/// The sandbox's development key (the tests' customers' codes) and the host's own.
 fn keys() -> TrustedKeys {
     let mut keys = TrustedKeys::new();
     keys.add(
         sandbox::DEV_KEY_ID,
         sandbox::dev_signing_key().verifying_key(),
     );
+    keys.add(HOST_KEY_ID, host_key().verifying_key());
     keys
 }
 
@@ -580,4 +592,122 @@ async fn two_hosts_on_one_database_share_the_register_and_the_ids() {
         assert_eq!(ids.len(), 5);
         second.shutdown().await;
     }
+}
+
+/// The customer's app: the 3-legged flow through the host (redirects followed, as a browser
+/// would), then a code from the host.
+async fn enrol_app(host: &Host, user: &str) -> crate::protocol::host::EnrolReply {
+    let r = reqwest::get(format!("{}/v1/enrol?sandbox_user={user}", host.url()))
+        .await
+        .expect("enrol");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("enrol reply")
+}
+
+async fn app_code(host: &Host, who: &crate::protocol::host::EnrolReply) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/codes", host.url()))
+        .basic_auth(&who.customer_id, Some(&who.credential))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("code")
+}
+
+#[tokio::test]
+async fn a_customer_enrols_through_the_bank_and_pays_with_a_code_the_host_signed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for db in databases(dir.path()).await {
+        let mut w = World::on(&db).await;
+        let alice = enrol_app(&w.host, "alice").await;
+        let fintech = sandbox::seeded_customers()[0]
+            .fintech_use_num
+            .clone()
+            .expect("fintech");
+        assert_eq!(alice.accounts, vec![fintech.clone()], "{db}");
+        // The tokens are sealed at rest: what the database holds is not what the bank gave.
+        let grants = customers::Customers::new(w.host.db().clone(), &TOKEN_KEY);
+        let (token, expires_at) = grants
+            .token_for(&fintech)
+            .await
+            .expect("read")
+            .expect("kept");
+        let raw: String = sqlx::Row::get(
+            &sqlx::query("SELECT access_token FROM customers")
+                .fetch_one(w.host.db().pool())
+                .await
+                .expect("row"),
+            "access_token",
+        );
+        assert!(!raw.contains(token.expose()));
+        assert!(expires_at > chrono::Utc::now().timestamp() + 80 * 24 * 3600);
+        assert!(
+            customers::Customers::new(w.host.db().clone(), &[1; 32])
+                .token_for(&fintech)
+                .await
+                .is_err(),
+            "another key opens nothing"
+        );
+
+        let reply: crate::protocol::host::CodeReply =
+            app_code(&w.host, &alice).await.json().await.expect("code");
+        let t = w.terminal("till", "T1").await;
+        match t.read_payload(&reply.code).expect("payable") {
+            crate::scan::Payload::OneTime { code, .. } => assert_eq!(code.key_id, HOST_KEY_ID),
+            other => panic!("{other:?}"),
+        }
+        let sale = pay(&t, &reply.code, 2500).await;
+        assert_eq!(sale.status, Status::Approved, "{db}: {sale:?}");
+        // A static fintech-number code still pays online.
+        let sale = pay(&t, &fintech, 700).await;
+        assert_eq!(sale.status, Status::Approved, "{db}: {sale:?}");
+        assert_eq!(w.ledger().await.len(), 2);
+
+        // A wrong credential gets no code.
+        let wrong = crate::protocol::host::EnrolReply {
+            credential: "guess".into(),
+            ..alice.clone()
+        };
+        assert_eq!(app_code(&w.host, &wrong).await.status(), 401);
+
+        // Renewal: the grant is replaced with a new one before it expires, and a new host
+        // process (nothing in memory) pays with it.
+        assert_eq!(
+            w.host.renew_grants(i64::MAX).await.expect("renew"),
+            1,
+            "{db}"
+        );
+        let (renewed, later) = grants
+            .token_for(&fintech)
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_ne!(renewed, token);
+        assert!(later >= expires_at);
+        let old = std::mem::replace(&mut w.host, start_host(&w.bank.url(), &w.database).await);
+        old.shutdown().await;
+        let t = w.terminal("till-2", "T2").await;
+        let reply: crate::protocol::host::CodeReply =
+            app_code(&w.host, &alice).await.json().await.expect("code");
+        assert_eq!(pay(&t, &reply.code, 900).await.status, Status::Approved);
+    }
+}
+
+#[tokio::test]
+async fn a_consent_the_host_did_not_start_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::on(&format!("sqlite://{}", dir.path().join("h.db").display())).await;
+    let r = reqwest::get(format!(
+        "{}/v1/enrol/callback?code=abc&state=not-ours",
+        w.host.url()
+    ))
+    .await
+    .expect("callback");
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["error"], "BAD_REQUEST");
+    let r = reqwest::get(format!("{}/v1/enrol/callback", w.host.url()))
+        .await
+        .expect("callback");
+    assert_eq!(r.status(), 400);
 }

@@ -13,6 +13,12 @@ pub const CHARGES_PATH: &str = "/v1/charges";
 /// `GET` + `/{payment_id}`: what became of a charge.
 pub const CHARGE_PATH: &str = "/v1/charges/{payment_id}";
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+/// The customer's app: `GET` starts the 3-legged flow (a redirect to the bank's consent page);
+/// the bank sends the customer back to the callback, whose answer is an [`EnrolReply`].
+pub const ENROL_PATH: &str = "/v1/enrol";
+pub const ENROL_CALLBACK_PATH: &str = "/v1/enrol/callback";
+/// The customer's app: `POST` a [`CodeRequest`], signed in with the enrolment's credential.
+pub const CODES_PATH: &str = "/v1/codes";
 /// `GET`: who the host takes this terminal to be (proves its credentials, for `qrpos doctor`).
 pub const TERMINAL_PATH: &str = "/v1/terminal";
 
@@ -106,6 +112,34 @@ pub struct ErrorReply {
     pub message: String,
 }
 
+/// What the customer's app gets at the end of enrolment: its sign-in for [`CODES_PATH`]
+/// (shown once; the host keeps only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolReply {
+    /// The bank's id of the customer (`user_seq_no`).
+    pub customer_id: String,
+    pub credential: String,
+    /// The fintech numbers of the accounts the customer consented to.
+    pub accounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "host", derive(utoipa::ToSchema))]
+pub struct CodeRequest {
+    /// Which of the customer's accounts pays (default: the first).
+    #[serde(default)]
+    pub fintech_use_num: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "host", derive(utoipa::ToSchema))]
+pub struct CodeReply {
+    /// The `QP1…` text to show as a QR code.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
 /// The host's stable error and decline codes.
 pub mod codes {
     /// HTTP 401: no credentials, an unknown terminal or a wrong secret.
@@ -118,6 +152,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     /// HTTP 409: this payment id was already used for a different request.
     pub const PAYMENT_ID_REUSED: &str = "PAYMENT_ID_REUSED";
+    /// HTTP 502: the bank refused the customer's consent or its code.
+    pub const ENROLMENT_REFUSED: &str = "ENROLMENT_REFUSED";
     /// HTTP 503: the host's database is unavailable; nothing was decided.
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// A decline: the one-time code was already used, here or at another terminal.

@@ -160,7 +160,7 @@ impl TrustedKeys {
         self.keys.is_empty()
     }
 
-    fn get(&self, key_id: u8) -> Option<&VerifyingKey> {
+    pub fn get(&self, key_id: u8) -> Option<&VerifyingKey> {
         self.keys.get(&key_id)
     }
 }
