@@ -4,15 +4,16 @@
 deps:
 	@bash scripts/install-deps.sh
 
-# The desktop demo: the touchscreen in a window, the sandbox backend embedded in the
-# terminal process, and a camera that shows the sandbox customer alice's fresh one-time
+# The desktop demo: the touchscreen in a window; in the same process, on loopback, the
+# open-banking testbed as the bank and the payment host in front of it (the terminal holds
+# only its own credentials); a camera that shows the sandbox customer alice's fresh one-time
 # code at each sale. No setup, no network, no webcam.
 run: deps
-	cargo run --release --quiet -- run --camera demo
+	cargo run --release --quiet -- run --camera demo --protocol host
 
 # The same sale headless (no display): alice's code from an image, charged and printed.
 demo: deps
-	cargo run --release --quiet -- demo
+	cargo run --release --quiet -- demo --protocol host
 
 # Every suite (beside a throwaway PostgreSQL for the host's tests, when PostgreSQL is
 # installed), then every suite again with the clock starting 5 s before a KST midnight.

@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod clock;
 pub mod config;
 pub mod crash_point;
+pub mod customer_app;
 pub mod doctor;
 pub mod forwarder;
 #[cfg(feature = "host")]

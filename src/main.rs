@@ -135,6 +135,9 @@ enum HostCommand {
         #[command(subcommand)]
         what: TerminalCommand,
     },
+    /// The public half of the host's code-signing key, as a terminal's config trusts it
+    /// (the key is made on first use).
+    Key,
 }
 
 #[cfg(feature = "host")]
@@ -268,6 +271,13 @@ enum QrCommand {
         /// Issue time as unix seconds (default now); for testing expired codes.
         #[arg(long, hide = true)]
         issued_at: Option<i64>,
+        /// Ask this payment host for the code, as the customer's app would: enrol the
+        /// customer there first (the bank's consent), keeping the credential in --wallet.
+        #[arg(long, conflicts_with_all = ["static_code", "issued_at"])]
+        host: Option<String>,
+        /// Where the app keeps its credential (default: the data directory).
+        #[arg(long, requires = "host")]
+        wallet: Option<PathBuf>,
     },
 }
 
@@ -280,7 +290,7 @@ struct Common {
     /// Backend base URL, overriding the config (`embedded` for the built-in sandbox).
     #[arg(long)]
     backend: Option<String>,
-    /// `openbanking` or `payrequest`, overriding the config.
+    /// `host`, `openbanking` or `payrequest`, overriding the config.
     #[arg(long)]
     protocol: Option<qrpos::sale::Protocol>,
     /// Journal directory, overriding the config.
@@ -394,14 +404,32 @@ async fn main() -> ExitCode {
                 QrCommand::Issue {
                     user,
                     out,
+                    host: Some(host),
+                    wallet,
+                    ..
+                },
+        } => {
+            let wallet = wallet.unwrap_or_else(|| Config::demo().journal_dir());
+            match qrpos::customer_app::code_from_host(&host, &user, &wallet).await {
+                Ok(text) => print_code(&text, out.as_deref()),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Qr {
+            what:
+                QrCommand::Issue {
+                    user,
+                    out,
                     static_code,
                     lifetime,
                     issued_at,
+                    host: None,
+                    ..
                 },
         } => qr_issue(&user, out.as_deref(), static_code, lifetime, issued_at),
-        #[cfg(feature = "sandbox")]
         #[cfg(feature = "host")]
         Command::Host { common, action } => host(&common, action).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             listen,
             data,
@@ -465,7 +493,6 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
     let Running {
         terminal,
         backend_url,
-        #[cfg(feature = "sandbox")]
         embedded,
     } = running;
     let config_timeout = config.timeout();
@@ -512,10 +539,7 @@ async fn run(common: &Common, camera: Option<&str>) -> ExitCode {
         }
     }
     drop(counter);
-    #[cfg(feature = "sandbox")]
-    if let Some(s) = embedded {
-        s.shutdown().await;
-    }
+    embedded.stop().await;
     match shown {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(qrpos::ui::no_display_help(&e)),
@@ -584,6 +608,15 @@ async fn host(common: &Common, action: Option<HostCommand>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if let Some(HostCommand::Key) = action {
+        return match qrpos::setup::host_trusted_key(&config) {
+            Ok(entry) => {
+                println!("{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
     let Some(HostCommand::Terminal { what }) = action else {
         let running = match qrpos::setup::start_host(&config).await {
             Ok(r) => r,
@@ -600,20 +633,22 @@ async fn host(common: &Common, action: Option<HostCommand>) -> ExitCode {
     };
     let now_ms = chrono::Utc::now().timestamp_millis();
     let done = match what {
-        TerminalCommand::Add { name } => qrpos::host::add_terminal(&db, &name, now_ms)
-            .await
-            .map(|t| {
-                println!(
-                    "terminal {name} registered. Its config (the secret is shown only now):\n"
-                );
-                println!("[backend]\nprotocol = \"host\"\nurl = \"<this host's https URL>\"");
-                println!(
-                    "client_id = \"{}\"\nclient_secret = \"{}\"",
-                    t.id,
-                    t.secret.expose()
-                );
-            })
-            .map_err(|e| e.to_string()),
+        TerminalCommand::Add { name } => match qrpos::setup::host_trusted_key(&config) {
+            Err(e) => Err(e.to_string()),
+            Ok(trusted) => qrpos::host::add_terminal(&db, &name, now_ms)
+                .await
+                .map(|t| {
+                    println!("# terminal {name}: its config (the secret is shown only now)");
+                    println!("[backend]\nprotocol = \"host\"\nurl = \"<this host's https URL>\"");
+                    println!(
+                        "client_id = \"{}\"\nclient_secret = \"{}\"\n",
+                        t.id,
+                        t.secret.expose()
+                    );
+                    println!("{trusted}");
+                })
+                .map_err(|e| e.to_string()),
+        },
         TerminalCommand::Revoke { name } => match db.revoke_terminal(&name, now_ms).await {
             Ok(true) => {
                 println!("terminal {name} revoked");
@@ -1170,10 +1205,7 @@ async fn queue(what: QueueCommand) -> ExitCode {
             let interval = std::time::Duration::from_millis(config.offline.retry_interval_ms);
             eprintln!("qrpos: resolving and forwarding every {interval:?} until Ctrl-C");
             let Running {
-                terminal,
-                #[cfg(feature = "sandbox")]
-                embedded,
-                ..
+                terminal, embedded, ..
             } = running;
             let terminal = std::sync::Arc::new(terminal);
             let json = common.json;
@@ -1199,10 +1231,7 @@ async fn queue(what: QueueCommand) -> ExitCode {
             }
             let _ = tx.send(true);
             let _ = worker.await;
-            #[cfg(feature = "sandbox")]
-            if let Some(s) = embedded {
-                s.shutdown().await;
-            }
+            embedded.stop().await;
             return ExitCode::SUCCESS;
         }
     };
@@ -1383,12 +1412,16 @@ fn qr_issue(
     issued_at: Option<i64>,
 ) -> ExitCode {
     let now = issued_at.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let text = match qrpos::sandbox::issue_code(user, now, lifetime, static_code) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
+    match qrpos::sandbox::issue_code(user, now, lifetime, static_code) {
+        Ok(text) => print_code(&text, out),
+        Err(e) => fail(e),
+    }
+}
+
+/// Prints a code's text, and writes it as a PNG to `out`.
+fn print_code(text: &str, out: Option<&std::path::Path>) -> ExitCode {
     if let Some(path) = out {
-        if let Err(e) = qrpos::scan::write_png(&text, path) {
+        if let Err(e) = qrpos::scan::write_png(text, path) {
             return fail(e);
         }
     }

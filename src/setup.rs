@@ -28,18 +28,37 @@ pub enum SetupError {
     NoSandbox,
 }
 
-/// A terminal plus whatever must stay alive with it (the embedded sandbox).
+/// A terminal plus whatever must stay alive with it (the embedded backend).
 pub struct Running {
     pub terminal: Terminal,
     pub backend_url: String,
-    #[cfg(feature = "sandbox")]
-    pub embedded: Option<crate::sandbox::Sandbox>,
+    pub embedded: Embedded,
 }
 
 impl Running {
     pub async fn stop(self) {
+        self.embedded.stop().await;
+    }
+}
+
+/// What runs inside this process for `backend.url = "embedded"`: the sandbox, or (protocol
+/// `host`) the sandbox as the bank behind a payment host. Stopped with the terminal.
+#[derive(Default)]
+pub struct Embedded {
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<crate::sandbox::Sandbox>,
+    #[cfg(feature = "host")]
+    host: Option<RunningHost>,
+}
+
+impl Embedded {
+    pub async fn stop(self) {
+        #[cfg(feature = "host")]
+        if let Some(h) = self.host {
+            h.stop().await;
+        }
         #[cfg(feature = "sandbox")]
-        if let Some(s) = self.embedded {
+        if let Some(s) = self.sandbox {
             s.shutdown().await;
         }
     }
@@ -67,9 +86,36 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
     let journal_dir = config.journal_dir();
     let journal = Journal::open(&journal_dir)?;
 
-    let (url, embedded) = backend_url(config, &journal_dir).await?;
+    #[cfg(feature = "host")]
+    if config.backend.protocol == crate::sale::Protocol::Host && config.backend.url == EMBEDDED {
+        return start_demo_stack(config, journal).await;
+    }
+    let (url, sandbox) = backend_url(config, &journal_dir).await?;
     let gateway = gateway(config, &url)?;
+    let keys = trusted_keys(config)?;
+    #[cfg(not(feature = "sandbox"))]
+    let () = sandbox;
+    // Which fields `Embedded` has depends on the build's features.
+    #[allow(clippy::needless_update)]
+    let embedded = Embedded {
+        #[cfg(feature = "sandbox")]
+        sandbox,
+        ..Default::default()
+    };
+    Ok(Running {
+        terminal: terminal(config, journal, gateway, keys),
+        backend_url: url,
+        embedded,
+    })
+}
 
+/// The terminal over `journal`, charging through `gateway`.
+fn terminal(
+    config: &Config,
+    journal: Journal,
+    gateway: Arc<dyn backend::Gateway>,
+    keys: TrustedKeys,
+) -> Terminal {
     let b = &config.backend;
     let policy = SalePolicy {
         institution_code: config.terminal.institution_code.clone(),
@@ -84,32 +130,97 @@ pub async fn start(config: &Config) -> Result<Running, SetupError> {
         recheck_after: Duration::from_millis(b.recheck_after_ms),
         unknown_attention_after: Duration::from_secs(b.unknown_attention_after_s),
     };
-    let terminal = Terminal::new(
-        journal,
-        gateway,
-        trusted_keys(config)?,
-        policy,
-        Arc::new(SystemClock),
-    );
-    #[cfg(not(feature = "sandbox"))]
-    let () = embedded;
-    Ok(Running {
-        terminal,
-        backend_url: url,
-        #[cfg(feature = "sandbox")]
-        embedded,
+    Terminal::new(journal, gateway, keys, policy, Arc::new(SystemClock))
+}
+
+/// The demo's whole stack in this process (`protocol = "host"`, `url = "embedded"`): the
+/// testbed as the bank, a payment host in front of it (its records and keys in the data
+/// directory), and this terminal registered there, holding only its own credentials.
+#[cfg(feature = "host")]
+async fn start_demo_stack(config: &Config, journal: Journal) -> Result<Running, SetupError> {
+    let data_dir = config.journal_dir();
+    let mut host_config = config.clone();
+    host_config.backend.protocol = crate::sale::Protocol::Openbanking;
+    host_config.host.listen = ([127, 0, 0, 1], 0).into();
+    let host = start_host(&host_config).await?;
+    let (id, secret) = demo_terminal(host.host.db(), &data_dir).await?;
+    let url = host.host.url();
+    let gateway = backend::connect(BackendSettings {
+        protocol: crate::sale::Protocol::Host,
+        client_id: id,
+        client_secret: secret,
+        ..backend_settings(config, &url)
     })
+    .map_err(|e| SetupError::Backend(e.to_string()))?;
+    let mut keys = trusted_keys(config)?;
+    let signing_key = crate::host::signing_key(&host_signing_key_path(config))
+        .map_err(|e| SetupError::Host(e.to_string()))?;
+    keys.add(config.host.signing_key_id, signing_key.verifying_key());
+    Ok(Running {
+        terminal: terminal(config, journal, gateway, keys),
+        backend_url: url,
+        embedded: Embedded {
+            host: Some(host),
+            ..Default::default()
+        },
+    })
+}
+
+/// The demo terminal's credentials at the embedded host: kept in the data directory (the
+/// host keeps only the secret's hash), registered anew if the host does not know them.
+#[cfg(feature = "host")]
+async fn demo_terminal(
+    db: &crate::host::Db,
+    data_dir: &Path,
+) -> Result<(String, Secret), SetupError> {
+    let file = data_dir.join("demo-terminal.json");
+    let fail = |e: String| SetupError::Host(format!("demo terminal: {e}"));
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok((id, secret)) = serde_json::from_str::<(String, String)>(&text) {
+            if db
+                .terminal(&id)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .is_some()
+            {
+                return Ok((id, Secret::new(secret)));
+            }
+        }
+    }
+    let name = format!("demo-{:08x}", rand::random::<u32>());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let t = crate::host::add_terminal(db, &name, now_ms)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let text = serde_json::to_string(&(&t.id, t.secret.expose())).unwrap_or_default();
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&file)
+            .map_err(|e| fail(e.to_string()))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok((t.id, t.secret))
 }
 
 /// The embedded sandbox, when the config asks for one.
 #[cfg(feature = "sandbox")]
-type Embedded = Option<crate::sandbox::Sandbox>;
+type EmbeddedSandbox = Option<crate::sandbox::Sandbox>;
 #[cfg(not(feature = "sandbox"))]
-type Embedded = ();
+type EmbeddedSandbox = ();
 
 /// The backend URL `[backend]` names; for `embedded`, the sandbox started in this process
 /// with its state in `data_dir`.
-async fn backend_url(config: &Config, data_dir: &Path) -> Result<(String, Embedded), SetupError> {
+async fn backend_url(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<(String, EmbeddedSandbox), SetupError> {
     if config.backend.url != EMBEDDED {
         return Ok((config.backend.url.clone(), Default::default()));
     }
@@ -161,17 +272,22 @@ pub const HOST_TOKEN_KEY: &str = "host-tokens.key";
 #[cfg(feature = "host")]
 pub fn host_trusted_key(config: &Config) -> Result<String, SetupError> {
     use base64::Engine;
-    let path = config
-        .host
-        .signing_key_file
-        .clone()
-        .unwrap_or_else(|| config.journal_dir().join(HOST_SIGNING_KEY));
-    let key = crate::host::signing_key(&path).map_err(|e| SetupError::Host(e.to_string()))?;
+    let key = crate::host::signing_key(&host_signing_key_path(config))
+        .map_err(|e| SetupError::Host(e.to_string()))?;
     let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
     Ok(format!(
         "[[scan.trusted_keys]]\nid = {}\npublic_key = \"{public}\"",
         config.host.signing_key_id
     ))
+}
+
+#[cfg(feature = "host")]
+fn host_signing_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .host
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.journal_dir().join(HOST_SIGNING_KEY))
 }
 
 /// Where the host keeps its records: `host.database`, else SQLite in the data directory.
@@ -198,8 +314,8 @@ pub async fn start_host(config: &Config) -> Result<RunningHost, SetupError> {
         file.clone().unwrap_or_else(|| data_dir.join(default))
     };
     let key_error = |e: crate::host::KeyFileError| SetupError::Host(e.to_string());
-    let signing_key = crate::host::signing_key(&key_path(&h.signing_key_file, HOST_SIGNING_KEY))
-        .map_err(key_error)?;
+    let signing_key =
+        crate::host::signing_key(&host_signing_key_path(config)).map_err(key_error)?;
     let token_key =
         crate::host::key_file(&key_path(&h.token_key_file, HOST_TOKEN_KEY)).map_err(key_error)?;
     let (bank_url, embedded) = backend_url(config, &data_dir).await?;

@@ -55,8 +55,9 @@ fn serve(config: &std::path::Path) -> HostProcess {
     HostProcess { child, url }
 }
 
-/// `qrpos host terminal add NAME`: the id and secret it prints for the terminal's config.
-fn add_terminal(config: &std::path::Path, name: &str) -> (String, String) {
+/// `qrpos host terminal add NAME`: the id and secret it prints for the terminal's config,
+/// and the host's key entry.
+fn add_terminal(config: &std::path::Path, name: &str) -> (String, String, String) {
     let out = qrpos(&[
         "host",
         "--config",
@@ -77,12 +78,14 @@ fn add_terminal(config: &std::path::Path, name: &str) -> (String, String) {
             .map(|v| v.trim_matches('"').to_string())
             .unwrap_or_else(|| panic!("no {key} in {text}"))
     };
-    (value("client_id"), value("client_secret"))
+    let trusted = text[text.find("[[scan.trusted_keys]]").expect("the host's key")..].to_string();
+    (value("client_id"), value("client_secret"), trusted)
 }
 
-/// A terminal whose config holds only the host's URL and its own credentials.
-fn till(host_url: &str, id: &str, secret: &str) -> Terminal {
-    let t = Terminal::with(host_url, "host", "");
+/// A terminal whose config holds only the host's URL, its own credentials and the host's
+/// public key.
+fn till(host_url: &str, id: &str, secret: &str, trusted: &str) -> Terminal {
+    let t = Terminal::with(host_url, "host", trusted);
     let text = std::fs::read_to_string(&t.config).unwrap().replace(
         "protocol = \"host\"\n",
         &format!("protocol = \"host\"\nclient_id = {id:?}\nclient_secret = {secret:?}\n"),
@@ -97,19 +100,40 @@ fn a_code_shown_at_two_tills_pays_once_and_a_revoked_till_is_refused() {
     let bank = Sandbox::start();
     let dir = tempfile::tempdir().unwrap();
     let config = host_config(dir.path(), &bank.url);
-    let (id1, secret1) = add_terminal(&config, "till-1");
-    let (id2, secret2) = add_terminal(&config, "till-2");
+    let (id1, secret1, trusted) = add_terminal(&config, "till-1");
+    let (id2, secret2, _) = add_terminal(&config, "till-2");
     assert_ne!(id1, id2);
     // The secret is shown once and kept only as a hash.
     let db = std::fs::read(dir.path().join("host.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(&secret1));
     let host = serve(&config);
     let (t1, t2) = (
-        till(&host.url, &id1, &secret1),
-        till(&host.url, &id2, &secret2),
+        till(&host.url, &id1, &secret1, &trusted),
+        till(&host.url, &id2, &secret2, &trusted),
     );
 
-    let code = t1.code("alice", &[]);
+    // The customer's app enrols alice at the host (the bank's consent) and gets a code the
+    // host signed.
+    let code = dir.path().join("alice.png");
+    let wallet = dir.path().join("wallet");
+    let out = qrpos(&[
+        "qr",
+        "issue",
+        "--user",
+        "alice",
+        "--host",
+        &host.url,
+        "--wallet",
+        wallet.to_str().unwrap(),
+        "--out",
+        code.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wallet.join("wallet-alice.json").exists());
     let (exit, first) = t1.pay(3000, &code);
     assert_eq!(exit, 0, "{first}");
     assert_eq!(first["status"], "approved", "{first}");
@@ -156,7 +180,7 @@ fn a_code_shown_at_two_tills_pays_once_and_a_revoked_till_is_refused() {
 
 #[test]
 fn a_terminal_refuses_plain_http_to_a_host_elsewhere() {
-    let t = till("http://192.0.2.1:8700", "term-1", "s3cret-value");
+    let t = till("http://192.0.2.1:8700", "term-1", "s3cret-value", "");
     let code = t.code("alice", &[]);
     let out = t.pay_command(1000, &code).output().expect("run pay");
     let said = String::from_utf8_lossy(&out.stderr);

@@ -126,6 +126,10 @@ impl Db {
     pub async fn open(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (url, sqlite) = if let Some(path) = url.strip_prefix("sqlite://") {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbError::Unavailable(format!("{}: {e}", dir.display())))?;
+            }
             (format!("sqlite://{path}?mode=rwc"), true)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (url.to_string(), false)

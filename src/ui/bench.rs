@@ -350,14 +350,7 @@ async fn in_view_to_approved(
         let _ = task.await;
         let _ = feeder.join();
     }
-    running_stop(running.embedded).await;
+    running.embedded.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok((latency, bank))
-}
-
-#[cfg(feature = "sandbox")]
-async fn running_stop(embedded: Option<crate::sandbox::Sandbox>) {
-    if let Some(s) = embedded {
-        s.shutdown().await;
-    }
 }
